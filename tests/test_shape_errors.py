@@ -1,0 +1,64 @@
+"""mypy must report exactly the shape mistakes marked in examples/shape_errors.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mypy import api
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "shape_errors.py"
+TYPING_CHECKS = ROOT / "tests" / "typing_checks.py"
+
+MARK = re.compile(r"#\s*mypy:\s*([a-z-]+)\s*$")
+REPORTED = re.compile(r"^[^:]+:(\d+): error: .*\[([a-z-]+)\]$")
+
+
+def run_mypy(path: Path) -> tuple[set[tuple[int, str]], str]:
+    stdout, stderr, _status = api.run(
+        [
+            "--strict",
+            "--no-incremental",
+            "--cache-dir=/dev/null",
+            "--show-error-codes",
+            "--no-error-summary",
+            "--hide-error-context",
+            "--no-pretty",
+            "--config-file=",
+            str(path),
+        ]
+    )
+    errors = set()
+    for line in stdout.splitlines():
+        found = REPORTED.match(line)
+        if found:
+            errors.add((int(found.group(1)), found.group(2)))
+    return errors, stdout + stderr
+
+
+def marked_errors(path: Path) -> set[tuple[int, str]]:
+    marks = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        found = MARK.search(line)
+        if found:
+            marks.add((number, found.group(1)))
+    return marks
+
+
+def test_every_marked_mistake_is_reported_and_nothing_else() -> None:
+    expected = marked_errors(EXAMPLE)
+    assert len(expected) >= 7  # the file keeps all its lessons
+    reported, output = run_mypy(EXAMPLE)
+    assert reported == expected, output
+
+
+def test_marks_cover_the_required_kinds_of_mistake() -> None:
+    codes = {code for _line, code in marked_errors(EXAMPLE)}
+    assert {"operator", "arg-type", "assignment", "return-value"} <= codes
+
+
+def test_typing_checks_file_is_clean() -> None:
+    reported, output = run_mypy(TYPING_CHECKS)
+    assert reported == set(), output
+    assert "error" not in output, output
