@@ -17,6 +17,7 @@ the matrix product itself lives in `kernels.py`.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Generic, NewType, TypeVar, overload
 
@@ -245,6 +246,19 @@ def from_columns(columns: Sequence[Sequence[float]], n_rows: R, n_cols: C) -> Te
     if len(columns) != n_cols or any(len(c) != n_rows for c in columns):
         raise ShapeError(f"from_columns: data is not {n_cols} columns of {n_rows} values")
     return Tensor(n_rows, n_cols, columns=[[float(v) for v in c] for c in columns])
+
+
+def from_flat(values: Sequence[float], n_rows: R, n_cols: C, *, by_columns: bool = False) -> Tensor[R, C]:
+    """A tensor from one flat run of numbers: row after row, or with `by_columns` column after
+    column (how a weights file stores a matrix, so that `x @ w` can use it as it is)."""
+    if len(values) != n_rows * n_cols:
+        raise ShapeError(f"from_flat: {len(values)} values cannot fill shape ({n_rows}, {n_cols})")
+    flat = values.tolist() if isinstance(values, array) else list(values)
+    width = n_rows if by_columns else n_cols
+    lines = [flat[i : i + width] for i in range(0, len(flat), width)] if width else []
+    if by_columns:
+        return Tensor(n_rows, n_cols, columns=lines or [[] for _ in range(n_cols)])
+    return Tensor(n_rows, n_cols, rows=lines)
 
 
 def zeros(n_rows: R, n_cols: C) -> Tensor[R, C]:
