@@ -1,0 +1,205 @@
+"""`python -m potatogpt "some prompt"`: load GPT-2 and watch it write, one token at a time."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import MODEL_SIZES
+from .model import GPT2, ContextError, load
+from .sampling import softmax, top_k_candidates
+from .tokenizer import Tokenizer, TokenizerError
+from .weights import WeightsError, missing_weights_hint
+
+EXAMPLES = """\
+examples:
+  python -m potatogpt "Alan Turing theorized that computers would one day become"
+  python -m potatogpt -n 20 --temperature 0.8 --top-k 40 --seed 1 "Once upon a time"
+  python -m potatogpt --show-top 5 -n 8 "The capital of France is"
+  echo "To be, or not to be" | python -m potatogpt --model 355M
+  python -m potatogpt --download --model 124M "Hello"   # export the weights first if missing
+"""
+
+
+class CLIError(Exception):
+    """A problem to report in one line, with a non-zero exit."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="potatogpt",
+        description="GPT-2 in pure Python: prints the prompt, then streams each new token as it is chosen.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("prompt", nargs="?", help="the text to continue (default: read stdin, or ask)")
+    parser.add_argument("-n", "--max-new-tokens", type=non_negative_int, default=40, metavar="N",
+                        help="how many tokens to generate (default 40)")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.0, metavar="T",
+                        help="0 = greedy, the default; higher = more random")
+    parser.add_argument("--top-k", type=positive_int, default=None, metavar="K",
+                        help="sample only from the K most likely tokens")
+    parser.add_argument("--top-p", type=probability, default=None, metavar="P",
+                        help="sample only from the most likely tokens that make up probability P")
+    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable sampling")
+    parser.add_argument("--ignore-eot", action="store_true",
+                        help="keep going past <|endoftext|> instead of stopping there")
+    parser.add_argument("--model", choices=list(MODEL_SIZES), default="124M",
+                        help="which GPT-2: weights are read from weights/<MODEL> (default 124M)")
+    parser.add_argument("--weights", type=Path, default=None, metavar="DIR",
+                        help="read the weights from DIR instead (overrides --model)")
+    parser.add_argument("--download", action="store_true",
+                        help="if the weights are missing, download and export them first")
+    parser.add_argument("--base-url", default=None, metavar="URL",
+                        help="where --download fetches from (default: the Hugging Face hub)")
+    parser.add_argument("--show-top", type=positive_int, default=None, metavar="K",
+                        help="after each token, show the K most likely next tokens and their probabilities")
+    args = parser.parse_args(argv)
+    if args.temperature == 0.0 and (args.top_k is not None or args.top_p is not None or args.seed is not None):
+        parser.error("--top-k, --top-p and --seed only matter when sampling: add --temperature (e.g. 0.8)")
+    return args
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text}")
+    return value
+
+
+def read_prompt(args: argparse.Namespace) -> str:
+    if args.prompt is not None:
+        return str(args.prompt)
+    if sys.stdin is None:
+        return ""
+    if sys.stdin.isatty():
+        try:
+            return input("Prompt: ")
+        except EOFError:
+            return ""
+    return sys.stdin.read().rstrip("\n")
+
+
+def load_model(args: argparse.Namespace) -> GPT2:
+    folder: Path = args.weights if args.weights is not None else Path("weights") / args.model
+    if not (folder / "manifest.json").is_file():
+        if args.download and args.weights is None:
+            from .export import ExportError, export_model  # only needed on this path
+
+            try:
+                kwargs = {} if args.base_url is None else {"base_url": args.base_url}
+                export_model(args.model, folder, **kwargs)
+            except ExportError as e:
+                raise CLIError(str(e)) from None
+        elif args.weights is not None:
+            raise CLIError(f"no weights in {folder} (no manifest.json): point --weights at a folder written by export_weights.py")
+        else:
+            raise CLIError(f"no weights in {folder}: create them with `{missing_weights_hint(args.model)}` (or add --download)")
+    try:
+        return load(folder)
+    except (WeightsError, TokenizerError) as e:
+        raise CLIError(str(e)) from None
+
+
+def describe_top(tokenizer: Tokenizer, logits: list[float], k: int) -> str:
+    """'the' 41.2%  'a' 12.0%  ...: what the model thought of the K likeliest next tokens."""
+    probs = softmax(logits)
+    return "  ".join(f"{tokenizer.decode([i])!r} {probs[i]:.1%}" for i in top_k_candidates(probs, k))
+
+
+def run(args: argparse.Namespace) -> int:
+    prompt = read_prompt(args)
+    started = time.perf_counter()
+    model = load_model(args)
+    load_seconds = time.perf_counter() - started
+    tokenizer = model.tokenizer
+    # An empty prompt starts from <|endoftext|>, as OpenAI's unconditional samples did.
+    ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
+    out = sys.stdout
+    out.write(prompt)
+    out.flush()
+
+    logits_seen: list[list[float]] = []
+    decoder = tokenizer.decoder()
+    new_ids: list[int] = []
+    gen_started = time.perf_counter()
+    interrupted = False
+    try:
+        tokens = model.generate(
+            ids,
+            args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
+            stop_at_eot=not args.ignore_eot,
+            logits_seen=logits_seen,
+        )
+        for token in tokens:
+            new_ids.append(token)
+            if args.show_top:
+                out.write(f"\n  [{len(new_ids)}] {tokenizer.decode([token])!r:>16} <- "
+                          f"{describe_top(tokenizer, logits_seen[-1], args.show_top)}")
+            else:
+                out.write(decoder.add(token))
+            out.flush()
+    except ContextError as e:
+        raise CLIError(str(e)) from None
+    except KeyboardInterrupt:
+        interrupted = True
+    gen_seconds = time.perf_counter() - gen_started
+    if args.show_top:
+        out.write("\n\n" + prompt + tokenizer.decode(new_ids))
+    out.write(decoder.flush() + "\n")
+    out.flush()
+    generated = len(new_ids)
+    per_token = f"{gen_seconds / generated:.3f} s/token" if generated else "no tokens"
+    note = " (interrupted)" if interrupted else ""
+    print(
+        f"potatogpt: {generated} tokens in {gen_seconds:.2f} s ({per_token}), "
+        f"prompt {len(ids)} tokens, load {load_seconds:.2f} s{note}",
+        file=sys.stderr,
+    )
+    return 130 if interrupted else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except CLIError as e:
+        print(f"potatogpt: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\npotatogpt: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (say, `| head`): stop quietly, as other command-line tools do,
+        # and point stdout at /dev/null so Python's final flush doesn't complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
