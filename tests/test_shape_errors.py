@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from mypy import api
@@ -62,3 +64,19 @@ def test_typing_checks_file_is_clean() -> None:
     reported, output = run_mypy(TYPING_CHECKS)
     assert reported == set(), output
     assert "error" not in output, output
+
+
+def test_readme_shows_the_real_mypy_output_and_shape_error() -> None:
+    """The README's demo quotes mypy and the ShapeError: keep the quotes true."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    demo = ROOT / "examples" / "mlp_shapes.py"
+    assert demo.read_text(encoding="utf-8").strip() in readme
+    stdout, _stderr, status = api.run(["--config-file", str(ROOT / "mypy.ini"), "--cache-dir=/dev/null", str(demo)])
+    assert status == 1
+    for line in stdout.splitlines():
+        assert line.replace(str(ROOT) + "/", "") in readme, line
+    run = subprocess.run([sys.executable, str(demo)], cwd=ROOT, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("potatogpt.tensor.ShapeError: matmul")
+    assert last_line in readme
