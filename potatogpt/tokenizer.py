@@ -40,6 +40,7 @@ __all__ = [
     "bytes_to_unicode",
     "merge",
     "pre_tokenize",
+    "symbols_to_bytes",
 ]
 
 EOT_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separated documents during training
@@ -75,6 +76,11 @@ def bytes_to_unicode() -> dict[int, str]:
 
 BYTE_TO_UNICODE = bytes_to_unicode()
 UNICODE_TO_BYTE = {symbol: b for b, symbol in BYTE_TO_UNICODE.items()}
+
+
+def symbols_to_bytes(symbols: str) -> bytes:
+    """A vocabulary entry back to the bytes it stands for: 'Ġworld' -> b' world'."""
+    return bytes([UNICODE_TO_BYTE[c] for c in symbols])
 
 
 # --- Step 2: pre-tokenization ---------------------------------------------------------------------
@@ -177,15 +183,10 @@ class Tokenizer:
         problem = _vocab_problem(encoder, merges)
         if problem:
             raise TokenizerError(f"{origin}: {problem}; use the encoder.json and vocab.bpe that came with the model")
+        self.origin = origin  # where the vocabulary came from, for messages
         self._encoder = dict(encoder)
         self._ranks = {pair: rank for rank, pair in enumerate(merges)}
-        # Each id's bytes, for decoding.  A token whose text is not made of byte symbols (a special
-        # token added by hand, in some vocabularies) stands for its own UTF-8.
-        self._bytes = {
-            i: bytes(UNICODE_TO_BYTE[c] for c in token) if all(c in UNICODE_TO_BYTE for c in token)
-            else token.encode("utf-8")
-            for token, i in self._encoder.items()
-        }
+        self._bytes = {i: symbols_to_bytes(token) for token, i in self._encoder.items()}  # for decoding
         self.eot_id = self._encoder[EOT_TEXT]
         self.special_tokens = {EOT_TEXT: self.eot_id}
         self._cache: dict[str, tuple[int, ...]] = {}
@@ -207,18 +208,26 @@ class Tokenizer:
         """The vocabulary stored in a weights folder: OpenAI's encoder.json + vocab.bpe, or
         Hugging Face's vocab.json + merges.txt (the same data under other names)."""
         folder = Path(path)
-        for encoder_name, merges_name in VOCAB_FILE_NAMES:
-            encoder_path, merges_path = folder / encoder_name, folder / merges_name
-            if encoder_path.exists() or merges_path.exists():
-                fix = f"copy {encoder_name} and {merges_name} from the model's download into {folder}"
-                encoder = _parse_encoder(encoder_path, _read(encoder_path, fix))
-                merges = _parse_merges(merges_path, _read(merges_path, fix))
+        pairs = [(folder / encoder_name, folder / merges_name) for encoder_name, merges_name in VOCAB_FILE_NAMES]
+        for encoder_path, merges_path in pairs:
+            if encoder_path.is_file() and merges_path.is_file():
+                encoder = _parse_encoder(encoder_path, _read(encoder_path, _REDOWNLOAD))
+                merges = _parse_merges(merges_path, _read(merges_path, _REDOWNLOAD))
                 return cls(encoder, merges, origin=str(folder))
+        # No complete pair: say what is missing as precisely as we can.
+        for encoder_path, merges_path in pairs:
+            if encoder_path.exists() or merges_path.exists():
+                present, absent = (encoder_path, merges_path) if encoder_path.exists() else (merges_path, encoder_path)
+                raise TokenizerError(f"{absent}: file is missing ({present.name} is there); copy "
+                                     f"{absent.name} from the model's download into {folder}")
         if not folder.is_dir():
             raise TokenizerError(f"{folder}: no such folder; pass the folder holding the model's tokenizer files")
         names = " or ".join(f"{a} + {b}" for a, b in VOCAB_FILE_NAMES)
         raise TokenizerError(f"{folder}: no tokenizer files (looked for {names}); "
                              "copy them from the model's download, or use Tokenizer.gpt2()")
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size}, origin={self.origin!r})"
 
     # --- encoding ---
     @property
@@ -333,6 +342,7 @@ GPT2_SHA256 = {
     "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
 }
 _REINSTALL = "reinstall potatogpt (or restore the file with `git checkout`)"
+_REDOWNLOAD = "replace it with the file from the model's download"
 
 
 def _read(path: Path, fix: str) -> bytes:
@@ -353,31 +363,29 @@ def _check_sha256(path: Path, data: bytes, expected: str) -> None:
 
 def _parse_encoder(path: Path, data: bytes) -> dict[str, int]:
     """encoder.json / vocab.json: one JSON object, token text -> id."""
-    fix = "replace it with the model's original file"
     try:
         loaded: object = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise TokenizerError(f"{path}: file is not UTF-8 text; {fix}") from None
+        raise TokenizerError(f"{path}: file is not UTF-8 text; {_REDOWNLOAD}") from None
     except json.JSONDecodeError as e:
-        raise TokenizerError(f"{path}: file is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); {fix}") from None
+        raise TokenizerError(f"{path}: file is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); {_REDOWNLOAD}") from None
     if not isinstance(loaded, dict):
-        raise TokenizerError(f"{path}: expected a JSON object of token -> id, found {type(loaded).__name__}; {fix}")
+        raise TokenizerError(f"{path}: expected a JSON object of token -> id, found {type(loaded).__name__}; {_REDOWNLOAD}")
     encoder: dict[str, int] = {}
     for token, token_id in loaded.items():
         # JSON keys are always strings; a bool is an int to Python, but not an id.
         if not isinstance(token_id, int) or isinstance(token_id, bool):
-            raise TokenizerError(f"{path}: the id of token {token!r} is {token_id!r}, not an integer; {fix}")
+            raise TokenizerError(f"{path}: the id of token {token!r} is {token_id!r}, not an integer; {_REDOWNLOAD}")
         encoder[token] = token_id
     return encoder
 
 
 def _parse_merges(path: Path, data: bytes) -> list[tuple[str, str]]:
     """vocab.bpe / merges.txt: a '#version' line, then one merge per line, 'Ġ t' (two symbols)."""
-    fix = "replace it with the model's original file"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise TokenizerError(f"{path}: file is not UTF-8 text; {fix}") from None
+        raise TokenizerError(f"{path}: file is not UTF-8 text; {_REDOWNLOAD}") from None
     merges: list[tuple[str, str]] = []
     for line_number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r")  # tolerate Windows line ends: '\r' is never a byte symbol
@@ -386,7 +394,7 @@ def _parse_merges(path: Path, data: bytes) -> list[tuple[str, str]]:
         parts = line.split(" ")
         if len(parts) != 2 or not all(parts):
             raise TokenizerError(f"{path}: line {line_number} is {line[:40]!r}, not two symbols "
-                                 f"separated by a space; {fix}")
+                                 f"separated by a space; {_REDOWNLOAD}")
         merges.append((parts[0], parts[1]))
     return merges
 
@@ -395,6 +403,9 @@ def _vocab_problem(encoder: Mapping[str, int], merges: Sequence[tuple[str, str]]
     """What makes this vocabulary unusable, or '' if nothing does."""
     if sorted(encoder.values()) != list(range(len(encoder))):
         return "token ids are not exactly 0, 1, ..., N-1"
+    strange = next((token for token in encoder if not set(token) <= UNICODE_TO_BYTE.keys()), None)
+    if strange is not None:
+        return f"token {strange!r} has characters that stand for no byte"
     missing = [s for s in BYTE_TO_UNICODE.values() if s not in encoder]
     if missing:
         return f"{len(missing)} of the 256 single-byte tokens are missing (e.g. {missing[0]!r})"

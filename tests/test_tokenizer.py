@@ -28,6 +28,7 @@ from potatogpt.tokenizer import (
     char_class,
     merge,
     pre_tokenize,
+    symbols_to_bytes,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,9 @@ def test_bytes_to_unicode() -> None:
     assert table[0x00] == "\u0100"  # the first non-printable byte takes U+0100...
     assert table[ord(" ")] == "Ġ" and table[ord("\n")] == "Ċ"  # ...the familiar 'Ġ' and 'Ċ'
     assert table[0xAD] == "Ń"  # the soft hyphen is the last one shifted (U+0143)
+    every_byte = bytes(range(256))
+    assert symbols_to_bytes("".join(table[b] for b in every_byte)) == every_byte
+    assert symbols_to_bytes("Ġworld") == b" world"
 
 
 # --- Step 2: pre-tokenization ---------------------------------------------------------------------
@@ -283,7 +287,12 @@ def test_from_dir_with_one_file_missing(tmp_path: Path) -> None:
     with pytest.raises(TokenizerError) as excinfo:
         Tokenizer.from_dir(tmp_path)
     message = one_line_error(excinfo)
-    assert "vocab.bpe: file is missing" in message and "copy encoder.json and vocab.bpe" in message
+    assert f"{tmp_path / 'vocab.bpe'}: file is missing (encoder.json is there)" in message
+    assert "copy vocab.bpe from the model's download" in message
+    # A complete pair under the other names is used, though.
+    shutil.copy(DATA / "encoder.json", tmp_path / "vocab.json")
+    shutil.copy(DATA / "vocab.bpe", tmp_path / "merges.txt")
+    assert Tokenizer.from_dir(tmp_path).encode("Hello world") == [15496, 995]
 
 
 @pytest.mark.parametrize(("file", "content", "problem"), [
@@ -292,6 +301,8 @@ def test_from_dir_with_one_file_missing(tmp_path: Path) -> None:
     ("encoder.json", b"[1, 2]", "expected a JSON object"),
     ("encoder.json", b'{"a": "zero"}', "is 'zero', not an integer"),
     ("encoder.json", b'{"a": 0, "b": 5}', "not exactly 0, 1, ..., N-1"),
+    ("encoder.json", b'{"a": 0, "a b": 1}', "token 'a b' has characters that stand for no byte"),
+    ("encoder.json", b'{"a": 0, "b": 1}', "254 of the 256 single-byte tokens are missing"),
     ("vocab.bpe", b"#version: 0.2\n\xc4\xa0 t\nbroken\n", "line 3 is 'broken', not two symbols"),
     ("vocab.bpe", b"#version: 0.2\n\xc4\xa0 t\nzz q\n", "merge 1 ('zz' + 'q') makes a token that is not in"),
 ])
