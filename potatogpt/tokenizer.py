@@ -47,7 +47,7 @@ EOT_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separated documents 
 
 
 class TokenizerError(ValueError):
-    """A vocabulary file is missing or damaged.  The message is one line: file, problem, remedy."""
+    """A vocabulary is missing or damaged.  The message is one line: which file, what, what to do."""
 
 
 # --- Step 1: bytes as printable symbols -----------------------------------------------------------
@@ -110,10 +110,10 @@ _OTHER = char_class([*WHITE_SPACE_RANGES, *LETTER_RANGES, *NUMBER_RANGES], negat
 GPT2_PATTERN = re.compile("|".join([
     r"'s|'t|'re|'ve|'m|'ll|'d",  # English contractions; case-sensitive, so "'S" is not one
     rf" ?{_LETTER}+",  # a word, with at most one space glued to its front
-    rf" ?{_NUMBER}+",  # digits, also '²', '½', 'Ⅻ'; combining accents are in no class but OTHER
-    rf" ?{_OTHER}+",  # punctuation, symbols, emoji
-    rf"{_SPACE}+(?!{_NOT_SPACE})",  # white space, except a last space that a word can take
-    rf"{_SPACE}+",  # ...and, failing that, all of it (e.g. a single space before "!")
+    rf" ?{_NUMBER}+",  # digits, and also '²', '½', 'Ⅻ' (which stdlib's [^\W\d_] takes for letters)
+    rf" ?{_OTHER}+",  # anything else: punctuation, symbols, emoji, combining accents
+    rf"{_SPACE}+(?!{_NOT_SPACE})",  # white space, less its last character if a non-space follows
+    rf"{_SPACE}+",  # that last character, when the rules above leave it alone: the "\n" in "\nHi"
 ]))
 
 
@@ -321,7 +321,7 @@ class IncrementalDecoder:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def add(self, token_id: int) -> str:
-        """Feed one id; get the text that is now complete (often '', or more than one character)."""
+        """Feed one id; get the text it completes: '' while a character is still partial."""
         return self._utf8.decode(self._tokenizer.decode_bytes([token_id]))
 
     def flush(self) -> str:

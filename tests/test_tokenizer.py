@@ -35,18 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "potatogpt" / "data"
 
 
-def load_fixture() -> dict[str, list[tuple[str, list[int]]]]:
+def load_fixture() -> tuple[list[tuple[str, list[int]]], list[tuple[str, list[int]]], list[tuple[str, list[str]]]]:
+    """(cases, special_cases, pre_tokenize): see the fixture's "about" line."""
     raw = json.loads((ROOT / "tests" / "fixtures" / "tokenizer_cases.json").read_text(encoding="ascii"))
-    return {key: [(str(text), list(ids)) for text, ids in raw[key]] for key in ("cases", "special_cases")}
+    cases = [(str(text), [int(i) for i in ids]) for text, ids in raw["cases"]]
+    special_cases = [(str(text), [int(i) for i in ids]) for text, ids in raw["special_cases"]]
+    splits = [(str(text), [str(w) for w in words]) for text, words in raw["pre_tokenize"]]
+    return cases, special_cases, splits
 
 
-FIXTURE = load_fixture()
-CASES = FIXTURE["cases"]
-SPECIAL_CASES = FIXTURE["special_cases"]
-SPLITS: list[tuple[str, list[str]]] = [
-    (text, words) for text, words in json.loads(
-        (ROOT / "tests" / "fixtures" / "tokenizer_cases.json").read_text(encoding="ascii"))["pre_tokenize"]
-]
+CASES, SPECIAL_CASES, SPLITS = load_fixture()
 
 
 def has_surrogates(text: str) -> bool:
