@@ -293,7 +293,19 @@ class GPT2:
                 f"{len(ids)} prompt tokens + {max_new_tokens} new tokens need {needed} positions, "
                 f"but the model's context is {self.config.n_ctx}: shorten the prompt or ask for fewer tokens"
             )
+        self._check(ids, 0)
         sampler = Sampler(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        # Checked above, before the first token is asked for; the loop itself is a generator.
+        return self._tokens(ids, max_new_tokens, sampler, stop_at_eot, logits_seen)
+
+    def _tokens(
+        self,
+        ids: Sequence[int],
+        max_new_tokens: int,
+        sampler: Sampler,
+        stop_at_eot: bool,
+        logits_seen: list[list[float]] | None,
+    ) -> Iterator[int]:
         if max_new_tokens == 0:
             return
         kv_cache = self.new_kv_cache()
