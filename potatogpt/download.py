@@ -168,8 +168,9 @@ def _network_error(url: str, e: BaseException) -> DownloadError:
     return DownloadError(f"cannot reach {url} ({reason}); check the network connection and --base-url")
 
 
-def probe(url: str, *, timeout: float = TIMEOUT) -> RemoteFile:
+def probe(url: str, *, timeout: float | None = None) -> RemoteFile:
     """Ask (with HEAD) for a file's size and sha256, following redirects by hand."""
+    timeout = TIMEOUT if timeout is None else timeout
     opener = urllib.request.build_opener(_NoRedirect)
     size: int | None = None
     sha256: str | None = None
@@ -274,12 +275,15 @@ def _transfer(url: str, part: Path, remote: RemoteFile, progress_factory: Callab
         return size
 
 
-def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attempts: int = ATTEMPTS,
-             timeout: float = TIMEOUT, stream: IO[str] | None = None, label: str | None = None) -> Path:
+def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attempts: int | None = None,
+             timeout: float | None = None, stream: IO[str] | None = None, label: str | None = None) -> Path:
     """Fetch `url` into `dest` unless `dest` is already there; resume, verify, then rename.
 
     A complete file is never re-fetched: it only ever gets its name after passing the checks.
+    `attempts` and `timeout` default to the module's ATTEMPTS and TIMEOUT.
     """
+    attempts = ATTEMPTS if attempts is None else attempts
+    timeout = TIMEOUT if timeout is None else timeout
     if dest.is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -319,7 +323,7 @@ def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attemp
 
 
 def fetch(base_url: str, repo: str, files: Iterable[str], folder: Path, *, stream: IO[str] | None = None,
-          attempts: int = ATTEMPTS, timeout: float = TIMEOUT) -> Path:
+          attempts: int | None = None, timeout: float | None = None) -> Path:
     """Download a repository's `files` into `folder` (skipping those already complete)."""
     for file in files:
         download(file_url(base_url, repo, file), folder / file, attempts=attempts, timeout=timeout, stream=stream)

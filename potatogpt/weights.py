@@ -340,7 +340,7 @@ class Checkpoint:
                 if f.read(1):
                     raise WeightsError(f"{path}: too long (more than the {entry.data.size} bytes the manifest says); "
                                        "the file changed since it was opened, re-run export_weights.py")
-        except EOFError:
+        except (EOFError, ValueError):  # ValueError: it ends partway through a float
             raise WeightsError(f"{path}: truncated (shorter than the {entry.data.size} bytes the manifest says); "
                                "the file changed since it was opened, re-run export_weights.py") from None
         except FileNotFoundError:
