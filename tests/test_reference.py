@@ -1,0 +1,86 @@
+"""potatogpt against Hugging Face transformers, on the committed random-weight checkpoints.
+
+tests/fixtures/make_checkpoints.py ran transformers once and stored its logits and greedy
+continuations in each checkpoint's reference.json; here the exported checkpoints must
+reproduce them: logits within 1e-4, greedy tokens identical.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import pytest
+
+from conftest import CHECKPOINT_NAMES, Exported, reference
+from potatogpt.model import GPT2, load
+
+TOLERANCE = 1e-4
+
+
+def cases(name: str, key: str) -> list[dict[str, object]]:
+    return cast(list[dict[str, object]], reference(name)[key])
+
+
+def ints(value: object) -> list[int]:
+    return [int(v) for v in cast(list[int], value)]
+
+
+def load_model(exported: Exported, name: str) -> GPT2:
+    return load(exported.folder(name))
+
+
+def test_every_checkpoint_is_covered() -> None:
+    assert {"tiny", "tiny-prefixed", "tiny-f16", "tiny-bf16", "tiny-vocab"} <= set(CHECKPOINT_NAMES)
+
+
+@pytest.mark.parametrize("name", CHECKPOINT_NAMES)
+def test_logits_match_transformers(exported: Exported, name: str) -> None:
+    model = load_model(exported, name)
+    n_ctx = model.config.n_ctx
+    lengths = set()
+    for case in cases(name, "logits"):
+        ids = ints(case["ids"])
+        lengths.add(len(ids))
+        ours = model.logits(ids)
+        rows = cast(list[list[float]], case["rows"])
+        for position, expected in zip(ints(case["positions"]), rows):
+            worst = max(abs(a - b) for a, b in zip(ours[position], expected))
+            assert worst < TOLERANCE, f"{name}: {len(ids)} tokens, position {position}: off by {worst:.2e}"
+    assert n_ctx in lengths  # the full context window is among the references
+
+
+@pytest.mark.parametrize("name", CHECKPOINT_NAMES)
+def test_kv_cached_steps_match_transformers(exported: Exported, name: str) -> None:
+    """Half the sequence as a prompt, then one token at a time through the KV cache."""
+    model = load_model(exported, name)
+    case = max(cases(name, "logits"), key=lambda c: len(ints(c["ids"])))
+    ids = ints(case["ids"])
+    expected = dict(zip(ints(case["positions"]), cast(list[list[float]], case["rows"])))
+    half = max(1, len(ids) // 2)
+    kv_cache = model.new_kv_cache()
+    step_logits = {half - 1: model.forward(ids[:half], kv_cache)}
+    for position in range(half, len(ids)):
+        step_logits[position] = model.forward([ids[position]], kv_cache)
+    checked = 0
+    for position, row in expected.items():
+        if position in step_logits:
+            assert max(abs(a - b) for a, b in zip(step_logits[position], row)) < TOLERANCE
+            checked += 1
+    assert checked >= 1
+
+
+@pytest.mark.parametrize("name", CHECKPOINT_NAMES)
+def test_greedy_continuations_match_transformers(exported: Exported, name: str) -> None:
+    model = load_model(exported, name)
+    for case in cases(name, "greedy"):
+        prompt, new = ints(case["prompt_ids"]), ints(case["new_ids"])
+        assert list(model.generate(prompt, len(new), stop_at_eot=False)) == new
+
+
+def test_real_vocabulary_checkpoint_round_trips_text(exported: Exported) -> None:
+    model = load_model(exported, "tiny-vocab")
+    for case in cases("tiny-vocab", "greedy"):
+        prompt_ids = model.tokenizer.encode(str(case["prompt_text"]))
+        assert prompt_ids == ints(case["prompt_ids"])
+        new = list(model.generate(prompt_ids, len(ints(case["new_ids"])), stop_at_eot=False))
+        assert model.tokenizer.decode(new) == case["new_text"]
