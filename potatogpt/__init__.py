@@ -1,7 +1,27 @@
-"""potatogpt: GPT-2 inference in pure Python, written to be read."""
+"""potatogpt: GPT-2 inference in pure Python, written to be read.
+
+    import potatogpt
+    model = potatogpt.load("weights/124M")
+    ids = model.tokenizer.encode("Hello world")
+    for token_id in model.generate(ids, max_new_tokens=20):
+        print(model.tokenizer.decode([token_id]), end="", flush=True)
+"""
 
 from .config import GPT2Config
+from .model import GPT2, ContextError, load
 from .tensor import ShapeError, Tensor
+from .tokenizer import Tokenizer, TokenizerError
+from .weights import WeightsError
 
-__all__ = ["GPT2Config", "ShapeError", "Tensor"]
+__all__ = [
+    "GPT2",
+    "ContextError",
+    "GPT2Config",
+    "ShapeError",
+    "Tensor",
+    "Tokenizer",
+    "TokenizerError",
+    "WeightsError",
+    "load",
+]
 __version__ = "0.1.0"

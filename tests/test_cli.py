@@ -1,0 +1,154 @@
+"""`python -m potatogpt` end to end on the tiny real-vocabulary checkpoint."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from conftest import Exported, reference
+from potatogpt import cli
+from potatogpt.model import GPT2
+
+ROOT = Path(__file__).resolve().parent.parent
+SUMMARY = re.compile(r"^potatogpt: (\d+) tokens in [\d.]+ s \(([\d.]+ s/token|no tokens)\), prompt \d+ tokens, load [\d.]+ s")
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "potatogpt", *args],
+        input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+    )
+
+
+def greedy_case() -> dict[str, object]:
+    greedy = cast(list[dict[str, object]], reference("tiny-vocab")["greedy"])
+    return greedy[0]
+
+
+def test_streams_the_greedy_continuation(exported: Exported) -> None:
+    case = greedy_case()
+    n_new = len(cast(list[int], case["new_ids"]))
+    result = run_cli("--weights", str(exported.folder("tiny-vocab")), "-n", str(n_new), "--ignore-eot",
+                     str(case["prompt_text"]))
+    assert result.returncode == 0, result.stderr
+    # transformers' own decoding of its greedy tokens, after the prompt:
+    assert result.stdout == f"{case['prompt_text']}{case['new_text']}\n"
+    summary = SUMMARY.match(result.stderr.strip())
+    assert summary and int(summary.group(1)) == n_new, result.stderr
+
+
+def test_prompt_from_a_pipe(exported: Exported) -> None:
+    case = greedy_case()
+    result = run_cli("--weights", str(exported.folder("tiny-vocab")), "-n", "3", stdin=f"{case['prompt_text']}\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(str(case["prompt_text"]))
+
+
+def test_show_top_lists_probabilities(exported: Exported) -> None:
+    result = run_cli("--weights", str(exported.folder("tiny-vocab")), "-n", "2", "--show-top", "3", "Hello")
+    assert result.returncode == 0, result.stderr
+    steps = [line for line in result.stdout.splitlines() if line.lstrip().startswith("[")]
+    assert len(steps) == 2
+    assert all(len(re.findall(r"\d+\.\d%", line)) == 3 for line in steps)
+
+
+def test_missing_weights_say_how_to_make_them(tmp_path: Path) -> None:
+    result = run_cli("--model", "355M", "Hello", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "weights/355M" in lines[0] and "export_weights.py --model 355M" in lines[0]
+
+
+def test_weights_folder_that_is_not_one(tmp_path: Path) -> None:
+    result = run_cli("--weights", str(tmp_path), "Hello")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert str(tmp_path) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_broken_weights_file_is_one_line(exported: Exported, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(exported.folder("tiny"), broken)
+    (broken / "wte.weight.f32").write_bytes(b"\0\0\0")
+    result = run_cli("--weights", str(broken), "-n", "1", "Hi")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "wte.weight.f32" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_prompt_too_long_for_the_context(exported: Exported) -> None:
+    result = run_cli("--weights", str(exported.folder("tiny-vocab")), "-n", "60", "word " * 10)
+    assert result.returncode == 1
+    assert "context is 64" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--top-p", "2"], "--top-p"),
+        (["--temperature", "-1"], "--temperature"),
+        (["-n", "lots"], "--max-new-tokens"),
+        (["--top-k", "5"], "add --temperature"),
+        (["--model", "7B"], "--model"),
+    ],
+)
+def test_bad_flags_are_refused(flags: list[str], message: str) -> None:
+    result = run_cli(*flags, "Hello")
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_has_examples() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and "--show-top" in result.stdout
+
+
+class Recorder(io.StringIO):
+    """A stdout that remembers what had been written at each flush."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed: list[str] = []
+
+    def flush(self) -> None:
+        self.flushed.append(self.getvalue())
+
+
+def test_each_token_is_flushed_as_it_comes(exported: Exported, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = Recorder()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(["--weights", str(exported.folder("tiny-vocab")), "-n", "5", "--ignore-eot", "Hello"]) == 0
+    # The prompt, then one flush per token (a token that ends mid-character adds nothing yet).
+    assert out.flushed[0] == "Hello"
+    assert len(out.flushed) >= 6
+    assert out.flushed == sorted(out.flushed, key=len)
+
+
+def test_ctrl_c_keeps_the_output_and_prints_the_summary(
+    exported: Exported, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted_generate(self: GPT2, ids: list[int], *args: object, **kwargs: object) -> Iterator[int]:
+        yield 15496  # "Hello"
+        yield 995  # " world"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GPT2, "generate", interrupted_generate)
+    status = cli.main(["--weights", str(exported.folder("tiny-vocab")), "-n", "10", "Say:"])
+    captured = capsys.readouterr()
+    assert status == 130
+    assert captured.out == "Say:Hello world\n"
+    assert "2 tokens" in captured.err and "(interrupted)" in captured.err
