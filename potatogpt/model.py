@@ -26,11 +26,13 @@ from .tensor import (
     One,
     Qkv,
     Seq,
+    Storage,
     Tensor,
     Vocab,
     concat_columns,
     from_flat,
     take_rows,
+    weight_from_flat,
     zeros,
 )
 from .tokenizer import Tokenizer
@@ -192,11 +194,12 @@ def gpt2(ids: Sequence[int], params: Params, kv_cache: KVCache, eps: float) -> T
 
 
 # --- Loading ----------------------------------------------------------------------------------
-def load_params(checkpoint: Checkpoint) -> Params:
+def load_params(checkpoint: Checkpoint, storage: Storage = "exact") -> Params:
     """Turn a weights folder's packed floats into typed tensors.
 
-    Matrices are stored as [out, in] (see weights/README.md): each stored row is one column of
-    the math's W in x @ W, which is exactly the orientation `@` reads.
+    Matrices are stored [out, in] (see weights/README.md): each stored row is one column of the
+    math's W in x @ W, exactly the orientation `@` reads.  `storage` picks how the kernels hold
+    them (see tensor.Storage); biases, layer norms and position embeddings are plain rows.
     """
     config = checkpoint.config
     embed, hidden, qkv = Embed(config.n_embd), Hidden(4 * config.n_embd), Qkv(3 * config.n_embd)
@@ -208,7 +211,7 @@ def load_params(checkpoint: Checkpoint) -> Params:
         return LayerNorm(row(f"{prefix}.weight", embed), row(f"{prefix}.bias", embed))
 
     def linear_params(prefix: str, n_in: I, n_out: O) -> Linear[I, O]:
-        weight = from_flat(checkpoint.read(f"{prefix}.weight"), n_in, n_out, by_columns=True)
+        weight = weight_from_flat(checkpoint.read(f"{prefix}.weight"), n_in, n_out, storage)
         return Linear(weight, row(f"{prefix}.bias", n_out))
 
     blocks = [
@@ -226,8 +229,11 @@ def load_params(checkpoint: Checkpoint) -> Params:
         )
         for i in range(config.n_layer)
     ]
+    # wte is stored [vocab, n_embd]: the rows of the embedding table, and at the same time the
+    # columns of the output layer's weight (n_embd x vocab).  Held once, as that weight.
+    output_weight = weight_from_flat(checkpoint.read("wte.weight"), embed, Vocab(config.vocab_size), storage)
     return Params(
-        wte=from_flat(checkpoint.read("wte.weight"), Vocab(config.vocab_size), embed),
+        wte=output_weight.T,
         wpe=from_flat(checkpoint.read("wpe.weight"), Ctx(config.n_ctx), embed),
         h=blocks,
         ln_f=layer_norm_params("ln_f"),
@@ -331,11 +337,11 @@ class GPT2:
             )
 
 
-def load(folder: str | Path, *, verify_sha256: bool = False) -> GPT2:
+def load(folder: str | Path, *, storage: Storage = "exact", verify_sha256: bool = False) -> GPT2:
     """Load a weights folder written by export_weights.py, with the tokenizer stored beside it.
 
     A folder without tokenizer files gets the bundled GPT-2 vocabulary.
     """
     checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
     tokenizer = Tokenizer.from_dir(checkpoint.folder) if checkpoint.has_tokenizer() else Tokenizer.gpt2()
-    return GPT2(checkpoint.config, load_params(checkpoint), tokenizer)
+    return GPT2(checkpoint.config, load_params(checkpoint, storage), tokenizer)

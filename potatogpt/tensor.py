@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Generic, NewType, TypeVar, overload
+from typing import Generic, Literal, NewType, Protocol, TypeVar, overload
 
 from . import kernels
 
@@ -47,6 +47,29 @@ class ShapeError(ValueError):
     """Raised when the run-time sizes of tensors don't fit the operation."""
 
 
+class PreparedWeight(Protocol):
+    """A weight matrix W (n_in x n_out) held in a fast kernel's own layout, for `x @ W`.
+
+    Weights are only ever multiplied, or (for GPT-2's tied embedding) read a column at a time,
+    so that is all a prepared weight has to do.
+    """
+
+    @property
+    def n_in(self) -> int: ...
+    @property
+    def n_out(self) -> int: ...
+    def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]: ...
+    def column(self, j: int) -> list[float]: ...
+    def columns(self) -> list[list[float]]: ...
+
+
+# How a weights file's numbers are held in memory (see kernels.py for the trade-offs):
+#   "exact"   float64 tuples, the fastest exact kernel, ~32 bytes per parameter
+#   "compact" the file's float32 numbers as they are, exact but slower, ~4 bytes per parameter
+#   "packed"  fixed-point big integers, the fastest, float32-like accuracy, ~8 bytes per parameter
+Storage = Literal["exact", "compact", "packed"]
+
+
 class Tensor(Generic[R, C]):
     """A matrix of n_rows x n_cols floats, stored as rows, as columns, or both.
 
@@ -55,7 +78,7 @@ class Tensor(Generic[R, C]):
     Treat the lists a tensor hands out as read-only: every operation returns a new tensor.
     """
 
-    __slots__ = ("_n_rows", "_n_cols", "_rows", "_columns")
+    __slots__ = ("_n_rows", "_n_cols", "_rows", "_columns", "_weight", "_weight_is_transposed")
 
     def __init__(
         self,
@@ -63,13 +86,19 @@ class Tensor(Generic[R, C]):
         n_cols: C,
         rows: list[list[float]] | None = None,
         columns: list[list[float]] | None = None,
+        weight: PreparedWeight | None = None,
+        weight_is_transposed: bool = False,
     ) -> None:
-        if rows is None and columns is None:
-            raise ValueError("a Tensor needs its rows or its columns")
+        if rows is None and columns is None and weight is None:
+            raise ValueError("a Tensor needs its rows, its columns or a prepared weight")
         self._n_rows = n_rows
         self._n_cols = n_cols
         self._rows = rows
         self._columns = columns
+        # A prepared weight holds this tensor's columns (or, transposed, its rows) in a
+        # kernel's layout; the float lists are then only built if someone asks for them.
+        self._weight = weight
+        self._weight_is_transposed = weight_is_transposed
 
     # --- Shape and data -----------------------------------------------------------------------
     @property
@@ -88,16 +117,20 @@ class Tensor(Generic[R, C]):
     def rows(self) -> list[list[float]]:
         """The data row by row (computed from the columns on first use, then kept)."""
         if self._rows is None:
-            assert self._columns is not None
-            self._rows = _transpose(self._columns, self._n_rows)
+            if self._weight is not None and self._weight_is_transposed:
+                self._rows = self._weight.columns()
+            else:
+                self._rows = _transpose(self.columns, self._n_rows)
         return self._rows
 
     @property
     def columns(self) -> list[list[float]]:
         """The data column by column (computed from the rows on first use, then kept)."""
         if self._columns is None:
-            assert self._rows is not None
-            self._columns = _transpose(self._rows, self._n_cols)
+            if self._weight is not None and not self._weight_is_transposed:
+                self._columns = self._weight.columns()
+            else:
+                self._columns = _transpose(self.rows, self._n_cols)
         return self._columns
 
     def row(self, index: int) -> list[float]:
@@ -120,7 +153,8 @@ class Tensor(Generic[R, C]):
         # Copy the outer lists so a later append_rows on self does not change the view.
         rows = None if self._columns is None else list(self._columns)
         columns = None if self._rows is None else list(self._rows)
-        return Tensor(self._n_cols, self._n_rows, rows=rows, columns=columns)
+        return Tensor(self._n_cols, self._n_rows, rows=rows, columns=columns,
+                      weight=self._weight, weight_is_transposed=not self._weight_is_transposed)
 
     def __matmul__(self, other: Tensor[C, K]) -> Tensor[R, K]:
         """Matrix product: (R x C) @ (C x K) -> (R x K)."""
@@ -129,6 +163,8 @@ class Tensor(Generic[R, C]):
                 f"matmul: {self.shape} @ {other.shape}: the left operand has {self._n_cols} "
                 f"columns but the right operand has {other._n_rows} rows"
             )
+        if other._weight is not None and not other._weight_is_transposed:
+            return Tensor(self._n_rows, other._n_cols, rows=other._weight.matmul(self.rows))
         return Tensor(self._n_rows, other._n_cols, rows=kernels.matmul(self.rows, other.columns))
 
     # --- Elementwise arithmetic ---------------------------------------------------------------
@@ -212,6 +248,8 @@ class Tensor(Generic[R, C]):
         """
         if new._n_cols != self._n_cols:
             raise ShapeError(f"append_rows: cannot append rows of shape {new.shape} to shape {self.shape}")
+        if self._weight is not None:
+            raise ShapeError("append_rows: a prepared weight cannot grow")
         added = new.rows
         if self._rows is not None:
             self._rows.extend(list(r) for r in added)
@@ -248,17 +286,62 @@ def from_columns(columns: Sequence[Sequence[float]], n_rows: R, n_cols: C) -> Te
     return Tensor(n_rows, n_cols, columns=[[float(v) for v in c] for c in columns])
 
 
-def from_flat(values: Sequence[float], n_rows: R, n_cols: C, *, by_columns: bool = False) -> Tensor[R, C]:
-    """A tensor from one flat run of numbers: row after row, or with `by_columns` column after
-    column (how a weights file stores a matrix, so that `x @ w` can use it as it is)."""
+def from_flat(values: Sequence[float], n_rows: R, n_cols: C) -> Tensor[R, C]:
+    """A tensor from one flat run of numbers, row after row (how a weights file stores it)."""
     if len(values) != n_rows * n_cols:
         raise ShapeError(f"from_flat: {len(values)} values cannot fill shape ({n_rows}, {n_cols})")
     flat = values.tolist() if isinstance(values, array) else list(values)
-    width = n_rows if by_columns else n_cols
-    lines = [flat[i : i + width] for i in range(0, len(flat), width)] if width else []
-    if by_columns:
-        return Tensor(n_rows, n_cols, columns=lines or [[] for _ in range(n_cols)])
-    return Tensor(n_rows, n_cols, rows=lines)
+    return Tensor(n_rows, n_cols, rows=[flat[i : i + n_cols] for i in range(0, len(flat), n_cols)])
+
+
+def from_prepared(weight: PreparedWeight, n_rows: R, n_cols: C) -> Tensor[R, C]:
+    """A weight matrix (n_rows = inputs, n_cols = outputs) whose numbers a kernel holds."""
+    if (weight.n_in, weight.n_out) != (n_rows, n_cols):
+        raise ShapeError(f"from_prepared: a {weight.n_in} x {weight.n_out} weight is not ({n_rows}, {n_cols})")
+    return Tensor(n_rows, n_cols, weight=weight)
+
+
+def weight_from_flat(values: array[float], n_in: R, n_out: C, storage: Storage = "exact") -> Tensor[R, C]:
+    """The weight W of `x @ W` from a weights file, which stores it [out, in]: output after
+    output, each one's n_in weights together -- the columns of W, the order `@` reads them in."""
+    if len(values) != n_in * n_out:
+        raise ShapeError(f"weight_from_flat: {len(values)} values cannot fill shape ({n_in}, {n_out})")
+    return from_prepared(KernelWeight(prepare(values, n_in, n_out, storage)), n_in, n_out)
+
+
+def prepare(values: array[float], n_in: int, n_out: int, storage: Storage) -> kernels.Weight:
+    """Hand a flat [out, in] run of weights to the kernel that `storage` names."""
+    if storage == "exact":
+        return kernels.prepare_exact_flat(values, n_in, n_out)
+    if storage == "compact":
+        return kernels.prepare_compact(values, n_in, n_out)
+    return kernels.prepare_packed(values, n_in, n_out)
+
+
+class KernelWeight:
+    """A PreparedWeight that one of kernels.py's weight layouts holds, in this process."""
+
+    __slots__ = ("weight",)
+
+    def __init__(self, weight: kernels.Weight) -> None:
+        self.weight = weight
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.n_out
+
+    def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]:
+        return kernels.matmul_weight(rows, self.weight)
+
+    def column(self, j: int) -> list[float]:
+        return kernels.weight_column(self.weight, j)
+
+    def columns(self) -> list[list[float]]:
+        return kernels.weight_columns(self.weight)
 
 
 def zeros(n_rows: R, n_cols: C) -> Tensor[R, C]:
@@ -270,10 +353,13 @@ def take_rows(table: Tensor[K, C], indices: Sequence[int], n_rows: R) -> Tensor[
     """Pick rows of `table` by index: an embedding lookup, or the last position of a sequence."""
     if len(indices) != n_rows:
         raise ShapeError(f"take_rows: {len(indices)} indices for {n_rows} rows")
-    data = table.rows
     for i in indices:
         if not 0 <= i < table.n_rows:
             raise ShapeError(f"take_rows: index {i} is out of range for a table of shape {table.shape}")
+    if table._rows is None and table._weight is not None and table._weight_is_transposed:
+        # GPT-2's token embedding is the output layer's weight, read one row at a time.
+        return Tensor(n_rows, table.n_cols, rows=[table._weight.column(i) for i in indices])
+    data = table.rows
     return Tensor(n_rows, table.n_cols, rows=[list(data[i]) for i in indices])
 
 

@@ -13,8 +13,12 @@ import pytest
 
 from conftest import CHECKPOINT_NAMES, Exported, reference
 from potatogpt.model import GPT2, load
+from potatogpt.tensor import Storage
 
 TOLERANCE = 1e-4
+# Packed weights are fixed-point (kernels.PackedWeight): float32-like, so a looser bound.
+PACKED_TOLERANCE = 1e-3
+STORAGES: list[Storage] = ["exact", "compact", "packed"]
 
 
 def cases(name: str, key: str) -> list[dict[str, object]]:
@@ -25,17 +29,19 @@ def ints(value: object) -> list[int]:
     return [int(v) for v in cast(list[int], value)]
 
 
-def load_model(exported: Exported, name: str) -> GPT2:
-    return load(exported.folder(name))
+def load_model(exported: Exported, name: str, storage: Storage = "exact") -> GPT2:
+    return load(exported.folder(name), storage=storage)
 
 
 def test_every_checkpoint_is_covered() -> None:
     assert {"tiny", "tiny-prefixed", "tiny-f16", "tiny-bf16", "tiny-vocab"} <= set(CHECKPOINT_NAMES)
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 @pytest.mark.parametrize("name", CHECKPOINT_NAMES)
-def test_logits_match_transformers(exported: Exported, name: str) -> None:
-    model = load_model(exported, name)
+def test_logits_match_transformers(exported: Exported, name: str, storage: Storage) -> None:
+    model = load_model(exported, name, storage)
+    tolerance = PACKED_TOLERANCE if storage == "packed" else TOLERANCE
     n_ctx = model.config.n_ctx
     lengths = set()
     for case in cases(name, "logits"):
@@ -45,7 +51,7 @@ def test_logits_match_transformers(exported: Exported, name: str) -> None:
         rows = cast(list[list[float]], case["rows"])
         for position, expected in zip(ints(case["positions"]), rows):
             worst = max(abs(a - b) for a, b in zip(ours[position], expected))
-            assert worst < TOLERANCE, f"{name}: {len(ids)} tokens, position {position}: off by {worst:.2e}"
+            assert worst < tolerance, f"{name}: {len(ids)} tokens, position {position}: off by {worst:.2e}"
     assert n_ctx in lengths  # the full context window is among the references
 
 
@@ -69,9 +75,10 @@ def test_kv_cached_steps_match_transformers(exported: Exported, name: str) -> No
     assert checked >= 1
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 @pytest.mark.parametrize("name", CHECKPOINT_NAMES)
-def test_greedy_continuations_match_transformers(exported: Exported, name: str) -> None:
-    model = load_model(exported, name)
+def test_greedy_continuations_match_transformers(exported: Exported, name: str, storage: Storage) -> None:
+    model = load_model(exported, name, storage)
     for case in cases(name, "greedy"):
         prompt, new = ints(case["prompt_ids"]), ints(case["new_ids"])
         assert list(model.generate(prompt, len(new), stop_at_eot=False)) == new
@@ -84,3 +91,14 @@ def test_real_vocabulary_checkpoint_round_trips_text(exported: Exported) -> None
         assert prompt_ids == ints(case["prompt_ids"])
         new = list(model.generate(prompt_ids, len(ints(case["new_ids"])), stop_at_eot=False))
         assert model.tokenizer.decode(new) == case["new_text"]
+
+
+@pytest.mark.parametrize("name", CHECKPOINT_NAMES)
+def test_compact_storage_computes_what_exact_does(exported: Exported, name: str) -> None:
+    """Both hold the checkpoint's float32 numbers exactly and compute in float64."""
+    case = max(cases(name, "logits"), key=lambda c: len(ints(c["ids"])))
+    ids = ints(case["ids"])
+    exact = load_model(exported, name, "exact").logits(ids)
+    compact = load_model(exported, name, "compact").logits(ids)
+    worst = max(abs(a - b) for r1, r2 in zip(exact, compact) for a, b in zip(r1, r2))
+    assert worst < 1e-9
