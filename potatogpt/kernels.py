@@ -327,17 +327,36 @@ class PackedWeight:
         self.row_max_sum = sum(row_max)
 
 
-def prepare_packed(flat: array[float], n_in: int, n_out: int) -> PackedWeight:
+def prepare_packed(
+    flat: array[float], n_in: int, n_out: int, input_bounds: Sequence[int] | None = None
+) -> PackedWeight:
     """Quantize and pack n_out columns of n_in floats (back to back) into a `PackedWeight`.
 
     Works one chunk of outputs and one input at a time from strided slices of `flat`, so no nested
-    float lists are built: peak memory is `flat` plus the packed ints.
+    float lists are built: peak memory is `flat` plus the packed ints.  `input_bounds` (from
+    `packed_input_bounds` of a whole matrix) makes a shard of that matrix scale x exactly as the
+    whole matrix would, so that --jobs gives the same numbers as one process.
     """
-    return _prepare_packed(flat, n_in, n_out, FIELD_BYTES, WEIGHT_BITS, CHUNK)
+    return _prepare_packed(flat, n_in, n_out, FIELD_BYTES, WEIGHT_BITS, CHUNK, input_bounds)
+
+
+def packed_input_bounds(flat: array[float], n_in: int, n_out: int) -> list[int]:
+    """max_j |q[k][j]| for each input k of a whole matrix: the m[k] of PackedWeight's bound."""
+    _check_flat(flat, n_in, n_out)
+    q_max = (1 << WEIGHT_BITS) - 1
+    view = memoryview(flat)
+    inverses = [q_max / m if m > 0.0 else 0.0 for m in (max(max(c), -min(c)) for c in
+                (view[j * n_in : (j + 1) * n_in] for j in range(n_out)))]
+    bounds = []
+    for k in range(n_in):
+        scaled = list(map(mul, flat[k::n_in].tolist(), inverses))
+        bounds.append(round(max(max(scaled), -min(scaled))))
+    return bounds
 
 
 def _prepare_packed(
-    flat: array[float], n_in: int, n_out: int, field_bytes: int, weight_bits: int, chunk: int
+    flat: array[float], n_in: int, n_out: int, field_bytes: int, weight_bits: int, chunk: int,
+    input_bounds: Sequence[int] | None = None,
 ) -> PackedWeight:
     _check_flat(flat, n_in, n_out)
     bits = 8 * field_bytes
@@ -378,6 +397,10 @@ def _prepare_packed(
             lanes.fromlist(list(map(add, scaled, repeat(magic))))  # fromlist: a quick C loop
             rows.append(int.from_bytes(_narrow(_as_uint64(lanes), field_bytes), "little") - offset)
         chunks.append(_Chunk(start, width, rows, _replicate(1 << (bits - 1), bits, width), scales[start:stop]))
+    if input_bounds is not None:
+        if len(input_bounds) != n_in:
+            raise ValueError(f"prepare_packed: {len(input_bounds)} input bounds for {n_in} inputs")
+        row_max = list(map(max, row_max, input_bounds))
     return PackedWeight(n_in, n_out, field_bytes, weight_bits, chunk, chunks, row_max)
 
 

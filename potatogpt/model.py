@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from .config import GPT2Config
+from .parallel import WorkerPool
 from .sampling import Sampler
 from .tensor import (
     ONE,
@@ -31,6 +32,7 @@ from .tensor import (
     Vocab,
     concat_columns,
     from_flat,
+    from_prepared,
     take_rows,
     weight_from_flat,
     zeros,
@@ -194,12 +196,13 @@ def gpt2(ids: Sequence[int], params: Params, kv_cache: KVCache, eps: float) -> T
 
 
 # --- Loading ----------------------------------------------------------------------------------
-def load_params(checkpoint: Checkpoint, storage: Storage = "exact") -> Params:
+def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: WorkerPool | None = None) -> Params:
     """Turn a weights folder's packed floats into typed tensors.
 
     Matrices are stored [out, in] (see weights/README.md): each stored row is one column of the
     math's W in x @ W, exactly the orientation `@` reads.  `storage` picks how the kernels hold
     them (see tensor.Storage); biases, layer norms and position embeddings are plain rows.
+    With a WorkerPool (--jobs), each matrix is split by output columns across processes.
     """
     config = checkpoint.config
     embed, hidden, qkv = Embed(config.n_embd), Hidden(4 * config.n_embd), Qkv(3 * config.n_embd)
@@ -210,9 +213,13 @@ def load_params(checkpoint: Checkpoint, storage: Storage = "exact") -> Params:
     def layer_norm_params(prefix: str) -> LayerNorm:
         return LayerNorm(row(f"{prefix}.weight", embed), row(f"{prefix}.bias", embed))
 
+    def matrix(name: str, n_in: I, n_out: O) -> Tensor[I, O]:
+        if pool is not None:
+            return from_prepared(pool.weight(name), n_in, n_out)
+        return weight_from_flat(checkpoint.read(name), n_in, n_out, storage)
+
     def linear_params(prefix: str, n_in: I, n_out: O) -> Linear[I, O]:
-        weight = weight_from_flat(checkpoint.read(f"{prefix}.weight"), n_in, n_out, storage)
-        return Linear(weight, row(f"{prefix}.bias", n_out))
+        return Linear(matrix(f"{prefix}.weight", n_in, n_out), row(f"{prefix}.bias", n_out))
 
     blocks = [
         Block(
@@ -231,7 +238,7 @@ def load_params(checkpoint: Checkpoint, storage: Storage = "exact") -> Params:
     ]
     # wte is stored [vocab, n_embd]: the rows of the embedding table, and at the same time the
     # columns of the output layer's weight (n_embd x vocab).  Held once, as that weight.
-    output_weight = weight_from_flat(checkpoint.read("wte.weight"), embed, Vocab(config.vocab_size), storage)
+    output_weight = matrix("wte.weight", embed, Vocab(config.vocab_size))
     return Params(
         wte=output_weight.T,
         wpe=from_flat(checkpoint.read("wpe.weight"), Ctx(config.n_ctx), embed),
@@ -247,10 +254,16 @@ class ContextError(ValueError):
 class GPT2:
     """A GPT-2 model and its tokenizer: the Python API (see README)."""
 
-    def __init__(self, config: GPT2Config, params: Params, tokenizer: Tokenizer) -> None:
+    def __init__(self, config: GPT2Config, params: Params, tokenizer: Tokenizer, pool: WorkerPool | None = None) -> None:
         self.config = config
         self.params = params
         self.tokenizer = tokenizer
+        self.pool = pool
+
+    def close(self) -> None:
+        """Stop the worker processes of --jobs (they also stop when this process exits)."""
+        if self.pool is not None:
+            self.pool.close()
 
     def new_kv_cache(self) -> KVCache:
         return new_kv_cache(self.config)
@@ -337,11 +350,24 @@ class GPT2:
             )
 
 
-def load(folder: str | Path, *, storage: Storage = "exact", verify_sha256: bool = False) -> GPT2:
+def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verify_sha256: bool = False) -> GPT2:
     """Load a weights folder written by export_weights.py, with the tokenizer stored beside it.
 
-    A folder without tokenizer files gets the bundled GPT-2 vocabulary.
+    `storage` picks how weights are held (see tensor.Storage); `jobs` > 1 splits the matrix
+    products across that many processes.  A folder without tokenizer files gets the bundled
+    GPT-2 vocabulary.
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
     checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
     tokenizer = Tokenizer.from_dir(checkpoint.folder) if checkpoint.has_tokenizer() else Tokenizer.gpt2()
-    return GPT2(checkpoint.config, load_params(checkpoint, storage), tokenizer)
+    pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 else None
+    try:
+        params = load_params(checkpoint, storage, pool)
+        if pool is not None:
+            pool.wait_until_ready()
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
+    return GPT2(checkpoint.config, params, tokenizer, pool)
