@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO
 
 DEFAULT_BASE_URL = "https://huggingface.co"
-USER_AGENT = "potatogpt (+https://github.com/; GPT-2 in pure Python)"
+USER_AGENT = "potatogpt/0.1 (python-urllib)"  # servers like to know who is asking
 BLOCK = 1 << 20  # bytes read per network call: large enough to be fast, small enough to be smooth
 ATTEMPTS = 5  # tries per file before giving up (each resumes where the last one stopped)
 TIMEOUT = 60.0  # seconds a connection may stay silent before it counts as interrupted
