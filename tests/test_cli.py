@@ -34,11 +34,12 @@ def greedy_case() -> dict[str, object]:
     return greedy[0]
 
 
-def test_streams_the_greedy_continuation(exported: Exported) -> None:
+@pytest.mark.parametrize("speed_flags", [[], ["--packed"], ["--low-memory", "--jobs", "2"]])
+def test_streams_the_greedy_continuation(exported: Exported, speed_flags: list[str]) -> None:
     case = greedy_case()
     n_new = len(cast(list[int], case["new_ids"]))
     result = run_cli("--weights", str(exported.folder("tiny-vocab")), "-n", str(n_new), "--ignore-eot",
-                     str(case["prompt_text"]))
+                     *speed_flags, str(case["prompt_text"]))
     assert result.returncode == 0, result.stderr
     # transformers' own decoding of its greedy tokens, after the prompt:
     assert result.stdout == f"{case['prompt_text']}{case['new_text']}\n"
@@ -103,6 +104,8 @@ def test_prompt_too_long_for_the_context(exported: Exported) -> None:
         (["-n", "lots"], "--max-new-tokens"),
         (["--top-k", "5"], "add --temperature"),
         (["--model", "7B"], "--model"),
+        (["--jobs", "0"], "--jobs"),
+        (["--packed", "--low-memory"], "not allowed with"),
     ],
 )
 def test_bad_flags_are_refused(flags: list[str], message: str) -> None:
