@@ -366,8 +366,9 @@ def _write_folder(st: SafetensorsFile, names: dict[str, str], config: GPT2Config
     except BaseException as e:  # including Ctrl-C: leave no half-written folder behind
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(e, OSError):
-            raise ExportError(f"cannot write into {out.parent} ({e.strerror}); free some space or "
-                              "choose another --out") from None
+            where = e.filename if e.filename is not None else out.parent
+            raise ExportError(f"export to {out} failed: {where}: {e.strerror}; nothing was written "
+                              "(free some space, fix the permissions, or choose another --out)") from None
         if isinstance(e, WeightsError):
             raise ExportError(f"the exported folder does not read back ({e}); this is a bug in export.py") from None
         raise
