@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from .config import GPT2Config
+from .kernels import no_cyclic_gc
 from .parallel import WorkerPool
 from .sampling import Sampler
 from .tensor import (
@@ -363,7 +364,8 @@ def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verif
     tokenizer = Tokenizer.from_dir(checkpoint.folder) if checkpoint.has_tokenizer() else Tokenizer.gpt2()
     pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 else None
     try:
-        params = load_params(checkpoint, storage, pool)
+        with no_cyclic_gc():  # a third of the load time otherwise (see kernels.py)
+            params = load_params(checkpoint, storage, pool)
         if pool is not None:
             pool.wait_until_ready()
     except BaseException:

@@ -52,7 +52,8 @@ def _worker_main(conn: Connection, folder: str, storage: Storage, shard: int, jo
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         checkpoint = open_checkpoint(folder)
-        weights = {name: load_shard(checkpoint, name, storage, shard, jobs) for name in matrix_names(checkpoint)}
+        with kernels.no_cyclic_gc():
+            weights = {name: load_shard(checkpoint, name, storage, shard, jobs) for name in matrix_names(checkpoint)}
     except (WeightsError, OSError, MemoryError) as e:
         conn.send(("error", f"worker {shard}: {e}"))
         return

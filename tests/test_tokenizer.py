@@ -330,9 +330,12 @@ def test_bundled_vocab_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert f"{tmp_path / 'vocab.bpe'}: file is corrupt (sha256" in message and "reinstall potatogpt" in message
 
 
-def test_tokenizer_imports_only_the_standard_library() -> None:
-    code = "import sys, potatogpt.tokenizer; print('\\n'.join(sorted(sys.modules)))"
+def test_package_imports_only_the_standard_library() -> None:
+    modules = "potatogpt, potatogpt.tokenizer, potatogpt.cli, potatogpt.export, potatogpt.download"
+    code = f"import sys, {modules}; print('\\n'.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                             cwd=ROOT).stdout.split()
-    outside = [m for m in loaded if m.split(".")[0] not in {*sys.stdlib_module_names, "__main__", "potatogpt"}]
+    # (__mp_main__ is multiprocessing's name for the main module, not a package.)
+    allowed = {*sys.stdlib_module_names, "__main__", "__mp_main__", "potatogpt"}
+    outside = [m for m in loaded if m.split(".")[0] not in allowed]
     assert outside == []
