@@ -1,6 +1,8 @@
-"""GPT-2, one short function per idea in the paper, composed top-down.
+"""GPT-2, one short function per idea in the paper.
 
-Read it from `gpt2` (the whole network) down to `gelu` (one number at a time).  Every tensor's
+The forward pass is the middle of this file: `gelu` (one number at a time), `layer_norm`,
+`linear`, `ffn`, `attention`, `mha`, `transformer_block`, and `gpt2` (the whole network), each
+built from the ones above it.  Every tensor's
 shape is in its type: `Tensor[Seq, Embed]` is one row per token being processed, one column per
 channel of the residual stream.  Parameter names mirror the checkpoint (`wte`, `wpe`, `h.N.ln_1`,
 `h.N.attn.c_attn`, `h.N.mlp.c_fc`, `ln_f`, ...), so each field maps to one file in a weights
