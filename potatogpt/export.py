@@ -73,15 +73,10 @@ class ExportError(Exception):
 # --- Reading config.json ----------------------------------------------------------------------
 def read_hf_config(path: Path) -> GPT2Config:
     """GPT-2's hyper-parameters from a Hugging Face config.json, refusing anything else."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise ExportError(f"{path}: missing; a Hugging Face checkpoint needs its config.json beside "
-                          "model.safetensors") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ExportError(f"{path}: not valid JSON; download the checkpoint's config.json again") from None
-    except OSError as e:
-        raise ExportError(f"{path}: cannot be read ({e.strerror})") from None
+                          "model.safetensors")
+    raw = _read_json(path, "download the checkpoint's config.json again")
     if not isinstance(raw, dict):
         raise ExportError(f"{path}: not a JSON object; this is not a Hugging Face config.json")
     hf: dict[str, object] = {str(k): v for k, v in raw.items()}
@@ -163,13 +158,19 @@ def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
     return []
 
 
-def _check_vocabulary(path: Path, config: GPT2Config) -> None:
+def _read_json(path: Path, advice: str) -> object:
+    """A JSON file's contents, or an ExportError saying what is wrong and `advice`."""
     try:
-        vocabulary = json.loads(path.read_text(encoding="utf-8"))
+        value: object = json.loads(path.read_text(encoding="utf-8"))
+        return value
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ExportError(f"{path}: not valid JSON; download the tokenizer files again") from None
+        raise ExportError(f"{path}: not valid JSON; {advice}") from None
     except OSError as e:
         raise ExportError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def _check_vocabulary(path: Path, config: GPT2Config) -> None:
+    vocabulary = _read_json(path, "download the tokenizer files again")
     if not isinstance(vocabulary, dict):
         raise ExportError(f"{path}: not a token -> id map; download the tokenizer files again")
     if len(vocabulary) != config.vocab_size:
