@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import socket
@@ -352,3 +353,17 @@ def test_cli_downloads_and_reruns(hub: Hub, tmp_path: Path, expected: dict[str, 
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "HTTP 404" in bad.stderr
+
+
+def test_potatogpt_download_exports_then_generates(hub: Hub, tmp_path: Path) -> None:
+    """`python -m potatogpt --download` with no weights: export first, then the usual stream."""
+    reference = json.loads((FIXTURE / "reference.json").read_text(encoding="utf-8"))
+    case = reference["greedy"][0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "potatogpt", "--download", "--base-url", hub.url, "--model", "124M",
+               "-n", str(len(case["new_ids"])), "--ignore-eot", case["prompt_text"]]
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == case["prompt_text"] + case["new_text"] + "\n"
+    assert (tmp_path / "weights" / "124M" / "manifest.json").is_file()
+    assert "Traceback" not in run.stderr
