@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
@@ -206,6 +207,9 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".
+        sys.stdout.reconfigure(errors="replace")
     try:
         return run(args)
     except CLIError as e:

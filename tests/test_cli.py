@@ -155,3 +155,11 @@ def test_ctrl_c_keeps_the_output_and_prints_the_summary(
     assert status == 130
     assert captured.out == "Say:Hello world\n"
     assert "2 tokens" in captured.err and "(interrupted)" in captured.err
+
+
+def test_a_terminal_that_cannot_show_a_character(exported: Exported) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONIOENCODING="ascii")
+    result = subprocess.run([sys.executable, "-m", "potatogpt", "--weights", str(exported.folder("tiny-vocab")),
+                             "-n", "2", "Caf\u00e9 \u2615"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Caf? ?")
