@@ -137,6 +137,8 @@ class Tensor(Generic[R, C]):
         """One row as a new list of floats."""
         if not -self._n_rows <= index < self._n_rows:
             raise ShapeError(f"row: index {index} is out of range for shape {self.shape}")
+        if self._rows is None and self._weight is not None and self._weight_is_transposed:
+            return self._weight.column(index % self._n_rows)  # without building every row
         return list(self.rows[index])
 
     def tolist(self) -> list[list[float]]:

@@ -16,8 +16,6 @@ from potatogpt.model import GPT2, load
 from potatogpt.tensor import Storage
 
 TOLERANCE = 1e-4
-# Packed weights are fixed-point (kernels.PackedWeight): float32-like, so a looser bound.
-PACKED_TOLERANCE = 1e-3
 STORAGES: list[Storage] = ["exact", "compact", "packed"]
 
 
@@ -41,7 +39,6 @@ def test_every_checkpoint_is_covered() -> None:
 @pytest.mark.parametrize("name", CHECKPOINT_NAMES)
 def test_logits_match_transformers(exported: Exported, name: str, storage: Storage) -> None:
     model = load_model(exported, name, storage)
-    tolerance = PACKED_TOLERANCE if storage == "packed" else TOLERANCE
     n_ctx = model.config.n_ctx
     lengths = set()
     for case in cases(name, "logits"):
@@ -51,7 +48,7 @@ def test_logits_match_transformers(exported: Exported, name: str, storage: Stora
         rows = cast(list[list[float]], case["rows"])
         for position, expected in zip(ints(case["positions"]), rows):
             worst = max(abs(a - b) for a, b in zip(ours[position], expected))
-            assert worst < tolerance, f"{name}: {len(ids)} tokens, position {position}: off by {worst:.2e}"
+            assert worst < TOLERANCE, f"{name}: {len(ids)} tokens, position {position}: off by {worst:.2e}"
     assert n_ctx in lengths  # the full context window is among the references
 
 
@@ -93,15 +90,17 @@ def test_real_vocabulary_checkpoint_round_trips_text(exported: Exported) -> None
         assert model.tokenizer.decode(new) == case["new_text"]
 
 
+# Compact storage holds the same float32 numbers as exact and computes in float64; packed is
+# fixed point (bench/packed_accuracy.py measured at most 7e-7 on these checkpoints).
+@pytest.mark.parametrize(("storage", "bound"), [("compact", 1e-9), ("packed", 1e-5)])
 @pytest.mark.parametrize("name", CHECKPOINT_NAMES)
-def test_compact_storage_computes_what_exact_does(exported: Exported, name: str) -> None:
-    """Both hold the checkpoint's float32 numbers exactly and compute in float64."""
+def test_other_storages_stay_close_to_exact(exported: Exported, name: str, storage: Storage, bound: float) -> None:
     case = max(cases(name, "logits"), key=lambda c: len(ints(c["ids"])))
     ids = ints(case["ids"])
     exact = load_model(exported, name, "exact").logits(ids)
-    compact = load_model(exported, name, "compact").logits(ids)
-    worst = max(abs(a - b) for r1, r2 in zip(exact, compact) for a, b in zip(r1, r2))
-    assert worst < 1e-9
+    other = load_model(exported, name, storage).logits(ids)
+    worst = max(abs(a - b) for r1, r2 in zip(exact, other) for a, b in zip(r1, r2))
+    assert worst < bound
 
 
 @pytest.mark.parametrize("storage", STORAGES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 
 import pytest
 
@@ -14,11 +15,13 @@ from potatogpt.tensor import (
     Hidden,
     Seq,
     ShapeError,
+    Storage,
     Vocab,
     concat_columns,
     from_columns,
     from_rows,
     take_rows,
+    weight_from_flat,
     zeros,
 )
 
@@ -196,3 +199,26 @@ def test_tolist_is_a_copy() -> None:
     data = A.tolist()
     data[0][0] = -7.0
     assert A.rows[0][0] == 1.0
+
+
+@pytest.mark.parametrize("storage", ["exact", "compact", "packed"])
+def test_weights_prepared_by_the_kernels(storage: Storage) -> None:
+    # The file layout is [out, in]: output 0's weights over the 2 inputs, then output 1's, ...
+    # so this is B from test_matmul: columns (1, -1), (0, 3), (2, 1).
+    stored = array("f", [1.0, -1.0, 0.0, 3.0, 2.0, 1.0])
+    weight = weight_from_flat(stored, Embed(2), Hidden(3), storage)
+    assert weight.shape == (2, 3)
+    tolerance = 1e-6 if storage == "packed" else 1e-12
+    product = (A @ weight).rows
+    expected = [[-1.0, 6.0, 4.0], [-1.0, 12.0, 10.0], [-1.0, 18.0, 16.0]]
+    assert all(p == pytest.approx(e, abs=tolerance) for p, e in zip(product, expected))
+    # Transposed, the same numbers are a table whose rows are the weight's columns (GPT-2's
+    # tied embedding): rows come back one at a time, and all at once.
+    table = weight.T
+    assert table.row(2) == pytest.approx([2.0, 1.0], abs=tolerance)
+    assert take_rows(table, [1, 0], Seq(2)).rows[0] == pytest.approx([0.0, 3.0], abs=tolerance)
+    assert weight.rows[1] == pytest.approx([-1.0, 3.0, 1.0], abs=tolerance)
+    with pytest.raises(ShapeError, match="cannot grow"):
+        table.append_rows(from_rows([[1.0, 1.0]], Seq(1), Embed(2)))
+    with pytest.raises(ShapeError, match="weight_from_flat"):
+        weight_from_flat(stored, Embed(3), Hidden(3), storage)
