@@ -33,7 +33,9 @@ from operator import mul
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from exact_reference import exact_dot  # noqa: E402
 from potatogpt import kernels  # noqa: E402
 
 Rows = Sequence[Sequence[float]]
@@ -69,28 +71,6 @@ def post_gelu(rng: random.Random, n: int) -> list[float]:
 
 
 # --- The exact reference ------------------------------------------------------------------------
-_SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's splitting constant for float64
-
-
-def _two_prod(a: float, b: float) -> tuple[float, float]:
-    """p + e == a * b exactly (Dekker), for values far from overflow."""
-    p = a * b
-    t = _SPLIT * a
-    ah = t - (t - a)
-    al = a - ah
-    t = _SPLIT * b
-    bh = t - (t - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-def exact_dot(a: Sequence[float], b: Sequence[float]) -> float:
-    parts: list[float] = []
-    for u, v in zip(a, b):
-        parts.extend(_two_prod(u, v))
-    return math.fsum(parts)
-
-
 def scale(a: Sequence[float], b: Sequence[float]) -> float:
     return math.fsum(abs(u * v) for u, v in zip(a, b))
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from exact_reference import exact_dot
 from potatogpt import kernels
 from potatogpt.kernels import (
     CompactWeight,
@@ -34,27 +35,6 @@ from potatogpt.kernels import (
     weight_column,
     weight_columns,
 )
-
-_SPLIT = 134217729.0  # 2**27 + 1
-
-
-def _two_prod(a: float, b: float) -> tuple[float, float]:
-    p = a * b
-    t = _SPLIT * a
-    ah = t - (t - a)
-    al = a - ah
-    t = _SPLIT * b
-    bh = t - (t - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-def exact_dot(a: Sequence[float], b: Sequence[float]) -> float:
-    """The correctly rounded dot product (for magnitudes where a*b doesn't over/underflow)."""
-    parts: list[float] = []
-    for u, v in zip(a, b):
-        parts.extend(_two_prod(u, v))
-    return math.fsum(parts)
 
 
 def norm(a: Sequence[float]) -> float:
