@@ -366,9 +366,7 @@ def packed_input_bounds(flat: array[float], n_in: int, n_out: int) -> list[int]:
     """max_j |q[k][j]| for each input k of a whole matrix: the m[k] of PackedWeight's bound."""
     _check_flat(flat, n_in, n_out)
     q_max = (1 << WEIGHT_BITS) - 1
-    view = memoryview(flat)
-    inverses = [q_max / m if m > 0.0 else 0.0 for m in (max(max(c), -min(c)) for c in
-                (view[j * n_in : (j + 1) * n_in] for j in range(n_out)))]
+    inverses = [q_max / m if m > 0.0 else 0.0 for m in _column_max(_columns(flat, n_in, n_out))]
     bounds = []
     for k in range(n_in):
         scaled = list(map(mul, flat[k::n_in].tolist(), inverses))
@@ -388,9 +386,8 @@ def _prepare_packed(
     # The bound in PackedWeight must leave room for x even at one unit per input.
     if n_in * q_max >= 1 << (bits - 2):
         raise ValueError(f"prepare_packed: {n_in} inputs don't fit {bits}-bit fields with {weight_bits}-bit weights")
-    view = memoryview(flat)
-    columns = [view[j * n_in : (j + 1) * n_in] for j in range(n_out)]
-    col_max = [max(max(c), -min(c)) for c in columns]
+    columns = _columns(flat, n_in, n_out)
+    col_max = _column_max(columns)
     # (max/min skip NaNs, so check sums: a NaN or inf anywhere makes its column's sum non-finite.)
     if not all(map(math.isfinite, map(sum, columns))):
         raise ValueError("prepare_packed: weights must be finite")
@@ -424,6 +421,17 @@ def _prepare_packed(
             raise ValueError(f"prepare_packed: {len(input_bounds)} input bounds for {n_in} inputs")
         row_max = list(map(max, row_max, input_bounds))
     return PackedWeight(n_in, n_out, field_bytes, weight_bits, chunk, chunks, row_max)
+
+
+def _columns(flat: array[float], n_in: int, n_out: int) -> list[memoryview]:
+    """Zero-copy views of the n_out columns (n_in floats each) stored back to back in flat."""
+    view = memoryview(flat)
+    return [view[j * n_in : (j + 1) * n_in] for j in range(n_out)]
+
+
+def _column_max(columns: Sequence[memoryview]) -> list[float]:
+    """max |w| per column: what each column's quantization scale is set from."""
+    return [max(max(c), -min(c)) for c in columns]
 
 
 def _replicate(value: int, bits: int, count: int) -> int:
