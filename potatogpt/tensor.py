@@ -117,8 +117,9 @@ class Tensor(Generic[R, C]):
     def rows(self) -> list[list[float]]:
         """The data row by row (computed from the columns on first use, then kept)."""
         if self._rows is None:
-            if self._weight is not None and self._weight_is_transposed:
-                self._rows = self._weight.columns()
+            source = self._row_weight()
+            if source is not None:
+                self._rows = source.columns()
             else:
                 self._rows = _transpose(self.columns, self._n_rows)
         return self._rows
@@ -137,9 +138,19 @@ class Tensor(Generic[R, C]):
         """One row as a new list of floats."""
         if not -self._n_rows <= index < self._n_rows:
             raise ShapeError(f"row: index {index} is out of range for shape {self.shape}")
-        if self._rows is None and self._weight is not None and self._weight_is_transposed:
-            return self._weight.column(index % self._n_rows)  # without building every row
+        source = self._row_weight()
+        if source is not None:
+            return source.column(index % self._n_rows)  # without building every row
         return list(self.rows[index])
+
+    def _row_weight(self) -> PreparedWeight | None:
+        """The prepared weight whose columns are this tensor's rows, while no row list exists.
+
+        (GPT-2's token embedding is the output layer's weight, read one row at a time.)
+        """
+        if self._rows is None and self._weight_is_transposed:
+            return self._weight
+        return None
 
     def tolist(self) -> list[list[float]]:
         """A copy of the data as nested lists."""
@@ -358,9 +369,9 @@ def take_rows(table: Tensor[K, C], indices: Sequence[int], n_rows: R) -> Tensor[
     for i in indices:
         if not 0 <= i < table.n_rows:
             raise ShapeError(f"take_rows: index {i} is out of range for a table of shape {table.shape}")
-    if table._rows is None and table._weight is not None and table._weight_is_transposed:
-        # GPT-2's token embedding is the output layer's weight, read one row at a time.
-        return Tensor(n_rows, table.n_cols, rows=[table._weight.column(i) for i in indices])
+    source = table._row_weight()
+    if source is not None:
+        return Tensor(n_rows, table.n_cols, rows=[source.column(i) for i in indices])
     data = table.rows
     return Tensor(n_rows, table.n_cols, rows=[list(data[i]) for i in indices])
 
