@@ -3,6 +3,6 @@
 The work happens in potatogpt/export.py, so `python -m potatogpt --download` can share it.
 """
 
-from potatogpt.export import main
+from potatogpt.convert.export import main
 
 raise SystemExit(main())

@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from potatogpt.config import MODEL_SIZES, GPT2Config  # noqa: E402
-from potatogpt.export import convert  # noqa: E402
-from potatogpt.model import GPT2, load  # noqa: E402
+from potatogpt.convert.export import convert  # noqa: E402
+from potatogpt.api import GPT2, load  # noqa: E402
 from potatogpt.tensor import ONE, Storage, Tensor, from_rows  # noqa: E402
 
 # Each mode is a tensor.Storage; the CLI flag that picks it is in brackets in the table.

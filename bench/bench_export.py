@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from potatogpt.config import MODEL_SIZES, GPT2Config  # noqa: E402  (after the path fix)
-from potatogpt.export import hf_shape  # noqa: E402
+from potatogpt.convert.export import hf_shape  # noqa: E402
 from potatogpt.weights import tensor_names  # noqa: E402
 
 ITEM_SIZE = {"F32": 4, "F16": 2, "BF16": 2}
@@ -123,8 +123,8 @@ def main() -> None:
         print(f"wrote a random {args.size} {args.dtype} checkpoint: {checkpoint_bytes / 2**20:.0f} MiB "
               f"in {time.perf_counter() - started:.0f} s")
 
-        baseline, _ = child_peak_kib("import potatogpt.export")
-        peak, elapsed = child_peak_kib(f"from potatogpt.export import convert; convert({str(folder / 'src')!r}, "
+        baseline, _ = child_peak_kib("import potatogpt.convert.export")
+        peak, elapsed = child_peak_kib(f"from potatogpt.convert.export import convert; convert({str(folder / 'src')!r}, "
                                        f"{str(folder / 'out')!r})")
         out_bytes = sum(p.stat().st_size for p in (folder / "out").iterdir())
         print(f"converted to {out_bytes / 2**20:.0f} MiB of float32 in {elapsed:.1f} s")

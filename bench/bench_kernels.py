@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from exact_reference import exact_dot  # noqa: E402
-from potatogpt import kernels  # noqa: E402
+from potatogpt.fast import kernels  # noqa: E402
 
 Rows = Sequence[Sequence[float]]
 Kernel = Callable[[Rows], list[list[float]]]

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from potatogpt.export import convert  # noqa: E402
-from potatogpt.model import load  # noqa: E402
+from potatogpt.convert.export import convert  # noqa: E402
+from potatogpt.api import load  # noqa: E402
 
 CHECKPOINTS = ROOT / "tests" / "fixtures" / "checkpoints"
 

@@ -8,7 +8,7 @@
 """
 
 from .config import GPT2Config
-from .model import GPT2, ContextError, load
+from .api import GPT2, ContextError, load
 from .tensor import ShapeError, Tensor
 from .tokenizer import Tokenizer, TokenizerError
 from .weights import WeightsError

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import MODEL_SIZES
-from .model import GPT2, ContextError, load
+from .api import GPT2, ContextError, load
 from .sampling import softmax, top_k_candidates
 from .tokenizer import Tokenizer, TokenizerError
 from .weights import WeightsError, missing_weights_hint
@@ -119,7 +119,7 @@ def load_model(args: argparse.Namespace) -> GPT2:
     folder: Path = args.weights if args.weights is not None else Path("weights") / args.model
     if not (folder / "manifest.json").is_file():
         if args.download and args.weights is None:
-            from .export import ExportError, export_model  # only needed on this path
+            from .convert.export import ExportError, export_model  # only needed on this path
 
             try:
                 kwargs = {} if args.base_url is None else {"base_url": args.base_url}

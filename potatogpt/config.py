@@ -29,10 +29,3 @@ MODEL_SIZES: dict[str, GPT2Config] = {
     "1558M": GPT2Config(n_layer=48, n_head=25, n_embd=1600),
 }
 
-# Where each size lives on the Hugging Face hub.
-HUB_REPOS: dict[str, str] = {
-    "124M": "openai-community/gpt2",
-    "355M": "openai-community/gpt2-medium",
-    "774M": "openai-community/gpt2-large",
-    "1558M": "openai-community/gpt2-xl",
-}

@@ -12,15 +12,11 @@ folder.  The multiply-adds all happen inside `@`, whose fast loop lives in kerne
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from .config import GPT2Config
-from .kernels import no_cyclic_gc
-from .parallel import WorkerPool
-from .sampling import Sampler
 from .tensor import (
     ONE,
     Ctx,
@@ -30,18 +26,12 @@ from .tensor import (
     One,
     Qkv,
     Seq,
-    Storage,
     Tensor,
     Vocab,
     concat_columns,
-    from_flat,
-    from_prepared,
     take_rows,
-    weight_from_flat,
     zeros,
 )
-from .tokenizer import Tokenizer
-from .weights import Checkpoint, open_checkpoint
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
@@ -196,182 +186,3 @@ def gpt2(ids: Sequence[int], params: Params, kv_cache: KVCache, eps: float) -> T
     """Logits for the token after `ids`; only the last position goes through the output layer."""
     x = hidden_states(ids, params, kv_cache, eps)
     return lm_head(take_rows(x, [x.n_rows - 1], ONE), params, eps)
-
-
-# --- Loading ----------------------------------------------------------------------------------
-def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: WorkerPool | None = None) -> Params:
-    """Turn a weights folder's packed floats into typed tensors.
-
-    Matrices are stored [out, in] (see weights/README.md): each stored row is one column of the
-    math's W in x @ W, exactly the orientation `@` reads.  `storage` picks how the kernels hold
-    them (see tensor.Storage); biases, layer norms and position embeddings are plain rows.
-    With a WorkerPool (--jobs), each matrix is split by output columns across processes.
-    """
-    config = checkpoint.config
-    embed, hidden, qkv = Embed(config.n_embd), Hidden(4 * config.n_embd), Qkv(3 * config.n_embd)
-
-    def row(name: str, width: O) -> Tensor[One, O]:
-        return from_flat(checkpoint.read(name), ONE, width)
-
-    def layer_norm_params(prefix: str) -> LayerNorm:
-        return LayerNorm(row(f"{prefix}.weight", embed), row(f"{prefix}.bias", embed))
-
-    def matrix(name: str, n_in: I, n_out: O) -> Tensor[I, O]:
-        if pool is not None:
-            return from_prepared(pool.weight(name), n_in, n_out)
-        return weight_from_flat(checkpoint.read(name), n_in, n_out, storage)
-
-    def linear_params(prefix: str, n_in: I, n_out: O) -> Linear[I, O]:
-        return Linear(matrix(f"{prefix}.weight", n_in, n_out), row(f"{prefix}.bias", n_out))
-
-    blocks = [
-        Block(
-            ln_1=layer_norm_params(f"h.{i}.ln_1"),
-            attn=Attention(
-                c_attn=linear_params(f"h.{i}.attn.c_attn", embed, qkv),
-                c_proj=linear_params(f"h.{i}.attn.c_proj", embed, embed),
-            ),
-            ln_2=layer_norm_params(f"h.{i}.ln_2"),
-            mlp=MLP(
-                c_fc=linear_params(f"h.{i}.mlp.c_fc", embed, hidden),
-                c_proj=linear_params(f"h.{i}.mlp.c_proj", hidden, embed),
-            ),
-        )
-        for i in range(config.n_layer)
-    ]
-    # wte is stored [vocab, n_embd]: the rows of the embedding table, and at the same time the
-    # columns of the output layer's weight (n_embd x vocab).  Held once, as that weight.
-    output_weight = matrix("wte.weight", embed, Vocab(config.vocab_size))
-    return Params(
-        wte=output_weight.T,
-        wpe=from_flat(checkpoint.read("wpe.weight"), Ctx(config.n_ctx), embed),
-        h=blocks,
-        ln_f=layer_norm_params("ln_f"),
-    )
-
-
-class ContextError(ValueError):
-    """The tokens asked for don't fit in the model's context window."""
-
-
-class GPT2:
-    """A GPT-2 model and its tokenizer: the Python API (see README)."""
-
-    def __init__(self, config: GPT2Config, params: Params, tokenizer: Tokenizer, pool: WorkerPool | None = None) -> None:
-        self.config = config
-        self.params = params
-        self.tokenizer = tokenizer
-        self.pool = pool
-
-    def close(self) -> None:
-        """Stop the worker processes of --jobs (they also stop when this process exits)."""
-        if self.pool is not None:
-            self.pool.close()
-
-    def new_kv_cache(self) -> KVCache:
-        return new_kv_cache(self.config)
-
-    def forward(self, ids: Sequence[int], kv_cache: KVCache) -> list[float]:
-        """Feed `ids` after what kv_cache holds; return the logits for the token that follows."""
-        self._check(ids, kv_cache.length)
-        return gpt2(ids, self.params, kv_cache, self.config.layer_norm_epsilon).row(0)
-
-    def next_token_logits(self, ids: Sequence[int]) -> list[float]:
-        """One score per vocabulary entry for the token after `ids` (a fresh forward pass)."""
-        return self.forward(ids, self.new_kv_cache())
-
-    def logits(self, ids: Sequence[int]) -> list[list[float]]:
-        """Logits after every prefix of `ids`: row i scores the token at position i + 1."""
-        kv_cache = self.new_kv_cache()
-        self._check(ids, 0)
-        eps = self.config.layer_norm_epsilon
-        return lm_head(hidden_states(ids, self.params, kv_cache, eps), self.params, eps).tolist()
-
-    def generate(
-        self,
-        ids: Sequence[int],
-        max_new_tokens: int = 40,
-        *,
-        temperature: float = 0.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop_at_eot: bool = True,
-        logits_seen: list[list[float]] | None = None,
-    ) -> Iterator[int]:
-        """Yield new token ids one at a time, each the moment it is chosen.
-
-        The prompt goes through once as a batch; after that each new token goes through every
-        block as a single row, reusing the cached keys and values of all earlier positions.
-        temperature=0 is greedy decoding.  If `logits_seen` is a list, the logits each token
-        was chosen from are appended to it (the CLI's --show-top uses this).
-        """
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be 0 or more, not {max_new_tokens}")
-        # The last new token is never fed back in, so it needs no position of its own.
-        needed = len(ids) + max_new_tokens - 1
-        if max_new_tokens and needed > self.config.n_ctx:
-            raise ContextError(
-                f"{len(ids)} prompt tokens + {max_new_tokens} new tokens need {needed} positions, "
-                f"but the model's context is {self.config.n_ctx}: shorten the prompt or ask for fewer tokens"
-            )
-        self._check(ids, 0)
-        sampler = Sampler(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-        # Checked above, before the first token is asked for; the loop itself is a generator.
-        return self._tokens(ids, max_new_tokens, sampler, stop_at_eot, logits_seen)
-
-    def _tokens(
-        self,
-        ids: Sequence[int],
-        max_new_tokens: int,
-        sampler: Sampler,
-        stop_at_eot: bool,
-        logits_seen: list[list[float]] | None,
-    ) -> Iterator[int]:
-        if max_new_tokens == 0:
-            return
-        kv_cache = self.new_kv_cache()
-        logits = self.forward(ids, kv_cache)
-        for step in range(max_new_tokens):
-            if logits_seen is not None:
-                logits_seen.append(logits)
-            token = sampler.choose(logits)
-            yield token
-            if (stop_at_eot and token == self.tokenizer.eot_id) or step == max_new_tokens - 1:
-                return
-            logits = self.forward([token], kv_cache)
-
-    def _check(self, ids: Sequence[int], start: int) -> None:
-        if not ids:
-            raise ValueError("GPT-2 needs at least one token to condition on (use <|endoftext|> to start from nothing)")
-        for token in ids:
-            if not 0 <= token < self.config.vocab_size:
-                raise ValueError(f"token id {token} is outside this model's vocabulary (0 .. {self.config.vocab_size - 1})")
-        if start + len(ids) > self.config.n_ctx:
-            raise ContextError(
-                f"{start + len(ids)} positions exceed the model's context of {self.config.n_ctx} tokens"
-            )
-
-
-def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verify_sha256: bool = False) -> GPT2:
-    """Load a weights folder written by export_weights.py, with the tokenizer stored beside it.
-
-    `storage` picks how weights are held (see tensor.Storage); `jobs` > 1 splits the matrix
-    products across that many processes.  A folder without tokenizer files gets the bundled
-    GPT-2 vocabulary.
-    """
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, not {jobs}")
-    checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
-    tokenizer = Tokenizer.from_dir(checkpoint.folder) if checkpoint.has_tokenizer() else Tokenizer.gpt2()
-    pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 else None
-    try:
-        with no_cyclic_gc():  # a third of the load time otherwise (see kernels.py)
-            params = load_params(checkpoint, storage, pool)
-        if pool is not None:
-            pool.wait_until_ready()
-    except BaseException:
-        if pool is not None:
-            pool.close()
-        raise
-    return GPT2(checkpoint.config, params, tokenizer, pool)

@@ -21,7 +21,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Generic, Literal, NewType, Protocol, TypeVar, overload
 
-from . import kernels
+from .fast import kernels
 
 # --- Dimension brands -------------------------------------------------------------------------
 # One brand per role a size plays in GPT-2.  `Seq(len(ids))` turns a plain int into a branded

@@ -335,7 +335,7 @@ class IncrementalDecoder:
 # --- Loading the vocabulary files -----------------------------------------------------------------
 DATA_DIR = Path(__file__).parent / "data"
 # Pairs of file names a weights folder may hold: OpenAI's, then Hugging Face's.
-VOCAB_FILE_NAMES = [("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt")]
+VOCAB_FILE_NAMES: tuple[tuple[str, str], ...] = (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt"))
 # The bundled files are OpenAI's originals; these are their published sha256 sums.
 GPT2_SHA256 = {
     "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",

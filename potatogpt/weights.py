@@ -34,15 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .config import MODEL_SIZES, GPT2Config
+from .tokenizer import VOCAB_FILE_NAMES
 
 # Bump when a change to the layout means an old loader would misread a new folder (or the
 # reverse); the loader refuses versions it does not know rather than guessing.
 FORMAT_VERSION: int = 1
 FORMAT_NAME = "potatogpt-weights"  # marks manifest.json as ours, not some other tool's
 MANIFEST_NAME = "manifest.json"
-
-# Tokenizer files that may sit beside the tensors: Hugging Face's names, then OpenAI's.
-TOKENIZER_PAIRS: tuple[tuple[str, str], ...] = (("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe"))
 
 FLOAT_BYTES = 4  # everything on disk is float32
 
@@ -354,7 +352,7 @@ class Checkpoint:
     def has_tokenizer(self) -> bool:
         """Whether the folder carries its own tokenizer files (else use the bundled GPT-2 one)."""
         names = {entry.file for entry in self._manifest.tokenizer}
-        return any(encoder in names and merges in names for encoder, merges in TOKENIZER_PAIRS)
+        return any(encoder in names and merges in names for encoder, merges in VOCAB_FILE_NAMES)
 
     def _entry(self, name: str) -> TensorEntry:
         entry = self._manifest.tensors.get(name)

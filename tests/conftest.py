@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from potatogpt.export import convert
+from potatogpt.convert.export import convert
 
 CHECKPOINTS = Path(__file__).resolve().parent / "fixtures" / "checkpoints"
 CHECKPOINT_NAMES = sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "reference.json").is_file())

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import Exported, reference
 from potatogpt import cli
-from potatogpt.model import GPT2
+from potatogpt.api import GPT2
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"^potatogpt: (\d+) tokens in [\d.]+ s \(([\d.]+ s/token|no tokens)\), prompt \d+ tokens, load [\d.]+ s")

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from test_safetensors import one_line_error
 
-from potatogpt import download
-from potatogpt.download import DownloadError, Progress, RemoteFile, probe
-from potatogpt.export import ExportError, convert, export_model
+from potatogpt.convert import download
+from potatogpt.convert.download import DownloadError, Progress, RemoteFile, probe
+from potatogpt.convert.export import ExportError, convert, export_model
 from potatogpt.weights import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from test_safetensors import RawTensors, one_line_error, read_raw, same_floats, widen_independently, write_safetensors
 
-from potatogpt import export
+from potatogpt.convert import export
 from potatogpt.config import GPT2Config
-from potatogpt.export import ExportError, convert
+from potatogpt.convert.export import ExportError, convert
 from potatogpt.weights import open_checkpoint, tensor_names
 
 ROOT = Path(__file__).resolve().parent.parent

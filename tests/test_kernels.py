@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import pytest
 
 from exact_reference import exact_dot
-from potatogpt import kernels
-from potatogpt.kernels import (
+from potatogpt.fast import kernels
+from potatogpt.fast.kernels import (
     CompactWeight,
     ExactWeight,
     PackedWeight,

@@ -11,12 +11,11 @@ import random
 import pytest
 
 from potatogpt.config import GPT2Config
+from potatogpt.api import GPT2, ContextError
 from potatogpt.model import (
-    GPT2,
     MLP,
     Attention,
     Block,
-    ContextError,
     LayerNorm,
     Linear,
     Params,

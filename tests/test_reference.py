@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from conftest import CHECKPOINT_NAMES, Exported, reference
-from potatogpt.model import GPT2, load
+from potatogpt.api import GPT2, load
 from potatogpt.tensor import Storage
 
 TOLERANCE = 1e-4

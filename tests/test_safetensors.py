@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from potatogpt.safetensors import SafetensorsError, SafetensorsFile
+from potatogpt.convert.safetensors import SafetensorsError, SafetensorsFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
 

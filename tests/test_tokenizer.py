@@ -331,7 +331,7 @@ def test_bundled_vocab_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_package_imports_only_the_standard_library() -> None:
-    modules = "potatogpt, potatogpt.tokenizer, potatogpt.cli, potatogpt.export, potatogpt.download"
+    modules = "potatogpt, potatogpt.tokenizer, potatogpt.cli, potatogpt.convert.export, potatogpt.convert.download"
     code = f"import sys, {modules}; print('\\n'.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                             cwd=ROOT).stdout.split()

@@ -16,7 +16,7 @@ import pytest
 from test_safetensors import one_line_error
 
 from potatogpt.config import MODEL_SIZES, GPT2Config
-from potatogpt.export import convert
+from potatogpt.convert.export import convert
 from potatogpt.weights import (
     FORMAT_VERSION,
     Checkpoint,

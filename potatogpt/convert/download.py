@@ -32,6 +32,13 @@ from pathlib import Path
 from typing import IO
 
 DEFAULT_BASE_URL = "https://huggingface.co"
+# Where each size lives on the Hugging Face hub.
+HUB_REPOS: dict[str, str] = {
+    "124M": "openai-community/gpt2",
+    "355M": "openai-community/gpt2-medium",
+    "774M": "openai-community/gpt2-large",
+    "1558M": "openai-community/gpt2-xl",
+}
 USER_AGENT = "potatogpt/0.1 (python-urllib)"  # servers like to know who is asking
 BLOCK = 1 << 20  # bytes read per network call: large enough to be fast, small enough to be smooth
 ATTEMPTS = 5  # tries per file before giving up (each resumes where the last one stopped)

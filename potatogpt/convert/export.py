@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 from . import download
-from .config import HUB_REPOS, MODEL_SIZES, GPT2Config
+from ..config import MODEL_SIZES, GPT2Config
+from ..tokenizer import DATA_DIR, VOCAB_FILE_NAMES
 from .safetensors import FLOAT_DTYPES, SafetensorsError, SafetensorsFile
-from .weights import (
+from ..weights import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
-    TOKENIZER_PAIRS,
     WeightsError,
     check_config,
     expected_shape,
@@ -51,7 +51,7 @@ from .weights import (
 )
 
 DEFAULT_BASE_URL = download.DEFAULT_BASE_URL
-BUNDLED_DATA = Path(__file__).parent / "data"
+BUNDLED_DATA = DATA_DIR  # the GPT-2 vocabulary that ships with potatogpt
 GPT2_VOCAB_SIZE = 50257  # the vocabulary the bundled encoder.json / vocab.bpe describe
 
 # The files --model fetches from the hub: the weights, their config, and the tokenizer.
@@ -145,7 +145,7 @@ def locate_checkpoint(source: Path) -> tuple[Path, Path]:
 def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
     """The tokenizer files to copy: the checkpoint's own, else the bundled GPT-2 ones when the
     vocabulary is GPT-2's, else none (small test models have no text tokenizer)."""
-    for encoder, merges in TOKENIZER_PAIRS:
+    for encoder, merges in VOCAB_FILE_NAMES:
         encoder_path, merges_path = folder / encoder, folder / merges
         if encoder_path.is_file() and merges_path.is_file():
             _check_vocabulary(encoder_path, config)
@@ -430,7 +430,7 @@ def export_model(size: str, out: Path | None = None, *, base_url: str = DEFAULT_
         raise ExportError(f"{out}: exists but is not a complete export; remove it and run again")
     cache = default_cache(out, size) if cache is None else Path(cache)
     try:
-        download.fetch(base_url, HUB_REPOS[size], HUB_FILES, cache, stream=stream)
+        download.fetch(base_url, download.HUB_REPOS[size], HUB_FILES, cache, stream=stream)
     except download.DownloadError as e:
         raise ExportError(str(e)) from None
     print(f"converting {cache / 'model.safetensors'} into {out}", file=stream or sys.stderr)

@@ -19,8 +19,8 @@ from multiprocessing.context import ForkContext, SpawnContext
 from pathlib import Path
 
 from . import kernels
-from .tensor import Storage, prepare
-from .weights import Checkpoint, WeightsError, expected_shape, open_checkpoint, tensor_names
+from ..tensor import Storage, prepare
+from ..weights import Checkpoint, WeightsError, expected_shape, open_checkpoint, tensor_names
 
 
 def matrix_names(checkpoint: Checkpoint) -> list[str]:
