@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from potatogpt.config import MODEL_SIZES, GPT2Config  # noqa: E402
 from potatogpt.convert.export import convert  # noqa: E402
-from potatogpt.api import GPT2, load  # noqa: E402
-from potatogpt.tensor import ONE, Storage, Tensor, from_rows  # noqa: E402
+from potatogpt.api import GPT2, Storage, load  # noqa: E402
+from potatogpt.tensor import ONE, Weight, from_rows  # noqa: E402
 
-# Each mode is a tensor.Storage; the CLI flag that picks it is in brackets in the table.
+# Each mode is an api.Storage; the CLI flag that picks it is in brackets in the table.
 MODES: dict[str, Storage] = {"exact": "exact", "packed": "packed", "compact": "compact"}
 FLAGS = {"exact": "default", "packed": "--packed", "compact": "--low-memory"}
 I = TypeVar("I", bound=int)
@@ -146,8 +146,8 @@ def kernel_seconds(model: GPT2, repeats: int) -> float:
     """The bare matrix products of one decode step: each `x @ W` on a random row, timed alone."""
     rng = random.Random(1)
 
-    def product_seconds(w: Tensor[I, O]) -> float:
-        x = from_rows([[rng.gauss(0.0, 1.0) for _ in range(w.n_rows)]], ONE, w.n_rows)
+    def product_seconds(w: Weight[I, O]) -> float:
+        x = from_rows([[rng.gauss(0.0, 1.0) for _ in range(w.n_in)]], ONE, w.n_in)
         started = time.perf_counter()
         x @ w
         return time.perf_counter() - started

@@ -9,28 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 from .config import GPT2Config
+from .fast import fast_weight
 from .fast.kernels import no_cyclic_gc
 from .fast.parallel import WorkerPool
 from .model import MLP, Attention, Block, KVCache, LayerNorm, Linear, Params, gpt2, hidden_states, lm_head, new_kv_cache
 from .sampling import Sampler
-from .tensor import ONE, Ctx, One, Embed, Hidden, Qkv, Storage, Tensor, Vocab, from_flat, from_prepared, weight_from_flat
+from .tensor import ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, from_flat, weight_from_flat
 from .tokenizer import Tokenizer
 from .weights import Checkpoint, open_checkpoint
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
 
+# How the weight matrices are held:
+#   "reference"  plain lists of floats, multiplied by tensor.py's `matmul` and nothing else: what
+#                you read is what runs (a breakpoint in `dot` stops inside GPT-2), but slow
+#   "exact", "compact", "packed"   the layouts of potatogpt/fast/ (see fast/__init__.py)
+Storage = Literal["reference", "exact", "compact", "packed"]
+STORAGES: tuple[Storage, ...] = get_args(Storage)
+
 
 # --- Loading ----------------------------------------------------------------------------------
 def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: WorkerPool | None = None) -> Params:
-    """Turn a weights folder's packed floats into typed tensors.
+    """Turn a weights folder's float32 files into the typed parameters `model.gpt2` takes.
 
     Matrices are stored [out, in] (see weights/README.md): each stored row is one column of the
-    math's W in x @ W, exactly the orientation `@` reads.  `storage` picks how the kernels hold
-    them (see tensor.Storage); biases, layer norms and position embeddings are plain rows.
+    math's W in x @ W, the columns a `Weight` keeps.  `storage` picks how they are held (see
+    Storage); biases, layer norms and position embeddings are plain rows in every mode.
     With a WorkerPool (--jobs), each matrix is split by output columns across processes.
     """
     config = checkpoint.config
@@ -42,10 +50,12 @@ def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: Worker
     def layer_norm_params(prefix: str) -> LayerNorm:
         return LayerNorm(row(f"{prefix}.weight", embed), row(f"{prefix}.bias", embed))
 
-    def matrix(name: str, n_in: I, n_out: O) -> Tensor[I, O]:
+    def matrix(name: str, n_in: I, n_out: O) -> Weight[I, O]:
         if pool is not None:
-            return from_prepared(pool.weight(name), n_in, n_out)
-        return weight_from_flat(checkpoint.read(name), n_in, n_out, storage)
+            return Weight(n_in, n_out, fast=pool.weight(name))
+        if storage == "reference":
+            return weight_from_flat(checkpoint.read(name), n_in, n_out)
+        return fast_weight(checkpoint.read(name), n_in, n_out, storage)
 
     def linear_params(prefix: str, n_in: I, n_out: O) -> Linear[I, O]:
         return Linear(matrix(f"{prefix}.weight", n_in, n_out), row(f"{prefix}.bias", n_out))
@@ -65,12 +75,12 @@ def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: Worker
         )
         for i in range(config.n_layer)
     ]
-    # wte is stored [vocab, n_embd]: the rows of the embedding table, and at the same time the
-    # columns of the output layer's weight (n_embd x vocab).  Held once, as that weight.
-    output_weight = matrix("wte.weight", embed, Vocab(config.vocab_size))
+    # wte is stored [vocab, n_embd]: the rows of the embedding table, which are also the columns
+    # of the output layer's weight (n_embd x vocab), so it loads like any other matrix.  wpe is
+    # only ever looked up, never multiplied: plain lists in every mode.
     return Params(
-        wte=output_weight.T,
-        wpe=from_flat(checkpoint.read("wpe.weight"), Ctx(config.n_ctx), embed),
+        wte=Embedding(matrix("wte.weight", embed, Vocab(config.vocab_size))),
+        wpe=Embedding(weight_from_flat(checkpoint.read("wpe.weight"), embed, Ctx(config.n_ctx))),
         h=blocks,
         ln_f=layer_norm_params("ln_f"),
     )
@@ -100,7 +110,7 @@ class GPT2:
     def forward(self, ids: Sequence[int], kv_cache: KVCache) -> list[float]:
         """Feed `ids` after what kv_cache holds; return the logits for the token that follows."""
         self._check(ids, kv_cache.length)
-        return gpt2(ids, self.params, kv_cache, self.config.layer_norm_epsilon).row(0)
+        return gpt2(ids, self.params, kv_cache, self.config).row(0)
 
     def next_token_logits(self, ids: Sequence[int]) -> list[float]:
         """One score per vocabulary entry for the token after `ids` (a fresh forward pass)."""
@@ -110,8 +120,7 @@ class GPT2:
         """Logits after every prefix of `ids`: row i scores the token at position i + 1."""
         kv_cache = self.new_kv_cache()
         self._check(ids, 0)
-        eps = self.config.layer_norm_epsilon
-        return lm_head(hidden_states(ids, self.params, kv_cache, eps), self.params, eps).tolist()
+        return lm_head(hidden_states(ids, self.params, kv_cache, self.config), self.params, self.config).tolist()
 
     def generate(
         self,
@@ -182,15 +191,19 @@ class GPT2:
 def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verify_sha256: bool = False) -> GPT2:
     """Load a weights folder written by export_weights.py, with the tokenizer stored beside it.
 
-    `storage` picks how weights are held (see tensor.Storage); `jobs` > 1 splits the matrix
+    `storage` picks how weights are held (see Storage); `jobs` > 1 splits the matrix
     products across that many processes.  A folder without tokenizer files gets the bundled
     GPT-2 vocabulary.
     """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {', '.join(map(repr, STORAGES))}, not {storage!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
+    if storage == "reference" and jobs > 1:
+        raise ValueError("the reference mode runs in one process, with no kernels: use jobs=1")
     checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
     tokenizer = Tokenizer.from_dir(checkpoint.folder) if checkpoint.has_tokenizer() else Tokenizer.gpt2()
-    pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 else None
+    pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 and storage != "reference" else None
     try:
         with no_cyclic_gc():  # a third of the load time otherwise (see kernels.py)
             params = load_params(checkpoint, storage, pool)

@@ -66,9 +66,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                          help="fixed-point weights: about 1.7x faster and 4x smaller, float32-like accuracy")
     storage.add_argument("--low-memory", dest="storage", action="store_const", const="compact",
                          help="keep weights as float32 arrays: exact, about 8x smaller, about 4x slower")
+    storage.add_argument("--reference", dest="storage", action="store_const", const="reference",
+                         help="no speed tricks: plain lists and the textbook product of tensor.py, "
+                              "the code you read is the code that runs (slow: seconds per token on 124M)")
     speed.add_argument("--jobs", "-j", type=positive_int, default=1, metavar="N",
                        help="split the matrix products across N processes (use your free cores)")
     args = parser.parse_args(argv)
+    if args.storage == "reference" and args.jobs > 1:
+        parser.error("--reference runs in one process, with no kernels: drop --jobs")
     if args.temperature == 0.0 and (args.top_k is not None or args.top_p is not None or args.seed is not None):
         parser.error("--top-k, --top-p and --seed only matter when sampling: add --temperature (e.g. 0.8)")
     return args

@@ -1,12 +1,14 @@
 """GPT-2, one short function per idea in the paper.
 
-The forward pass is the middle of this file: `gelu` (one number at a time), `layer_norm`,
-`linear`, `ffn`, `attention`, `mha`, `transformer_block`, and `gpt2` (the whole network), each
-built from the ones above it.  Every tensor's
-shape is in its type: `Tensor[Seq, Embed]` is one row per token being processed, one column per
-channel of the residual stream.  Parameter names mirror the checkpoint (`wte`, `wpe`, `h.N.ln_1`,
-`h.N.attn.c_attn`, `h.N.mlp.c_fc`, `ln_f`, ...), so each field maps to one file in a weights
-folder.  The multiply-adds all happen inside `@`, whose fast loop lives in kernels.py.
+The file reads top to bottom: the parameters (named as in the checkpoint, so each field is one
+file in a weights folder: `wte`, `wpe`, `h.N.ln_1`, `h.N.attn.c_attn`, `h.N.mlp.c_fc`, `ln_f`),
+the KV cache, then the forward pass, each function built from the ones above it: `gelu`,
+`layer_norm`, `linear`, `ffn`, `attention`, `mha`, `transformer_block`, `embed`, `lm_head`, and
+`gpt2`, the whole network.  Every tensor's shape is in its type: `Tensor[Seq, Embed]` is one row
+per token being processed, one column per channel of the residual stream.  The multiply-adds
+all happen inside `@` (tensor.py's `matmul`).
+
+Nothing here loads files or knows how weights are stored; api.py does that.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .tensor import (
     ONE,
     Ctx,
     Embed,
+    Embedding,
     HeadDim,
     Hidden,
     One,
@@ -28,9 +31,10 @@ from .tensor import (
     Seq,
     Tensor,
     Vocab,
+    Weight,
     concat_columns,
+    empty_weight,
     take_rows,
-    zeros,
 )
 
 I = TypeVar("I", bound=int)
@@ -49,7 +53,7 @@ class LayerNorm:
 class Linear(Generic[I, O]):
     """An affine map from I channels to O channels (GPT-2's checkpoint calls it Conv1D)."""
 
-    weight: Tensor[I, O]
+    weight: Weight[I, O]
     bias: Tensor[One, O]
 
 
@@ -75,8 +79,8 @@ class Block:
 
 @dataclass(frozen=True)
 class Params:
-    wte: Tensor[Vocab, Embed]  # token embeddings, also the output layer (weights are tied)
-    wpe: Tensor[Ctx, Embed]  # position embeddings, one row per position 0 .. n_ctx-1
+    wte: Embedding[Vocab, Embed]  # token embeddings, also the output layer (weights are tied)
+    wpe: Embedding[Ctx, Embed]  # position embeddings, one row per position 0 .. n_ctx-1
     h: list[Block]  # the transformer blocks
     ln_f: LayerNorm  # the final layer norm
 
@@ -84,16 +88,27 @@ class Params:
 # --- The KV cache -----------------------------------------------------------------------------
 @dataclass
 class LayerCache:
-    """Keys and values of every position seen so far, per head, for one block."""
+    """One block's keys and values for every position so far, one Weight per head.
 
-    keys: list[Tensor[Ctx, HeadDim]]
-    values: list[Tensor[Ctx, HeadDim]]
+    In attention both are the right operand of `@` (q @ K^T, then weights @ V), which reads its
+    right operand column by column, so the cache keeps them as Weights, the column-by-column
+    type: K^T's columns are the keys (one more per token) and V's columns are its channels
+    (each one number longer per token).  Kept as rows, both would be transposed in full at
+    every step, which at a long context costs more than the attention itself.
+    """
+
+    keys: list[Weight[HeadDim, Ctx]]  # K^T of each head: column j is position j's key
+    values: list[Weight[Ctx, HeadDim]]  # V of each head: row j is position j's value
 
 
 @dataclass
 class KVCache:
     layers: list[LayerCache]
-    length: int = 0  # positions cached so far: the next token's position
+
+    @property
+    def length(self) -> int:
+        """Positions cached so far, which is also the next token's position."""
+        return int(self.layers[0].keys[0].n_out)
 
 
 def new_kv_cache(config: GPT2Config) -> KVCache:
@@ -101,15 +116,15 @@ def new_kv_cache(config: GPT2Config) -> KVCache:
     return KVCache(
         [
             LayerCache(
-                keys=[zeros(Ctx(0), head_dim) for _ in range(config.n_head)],
-                values=[zeros(Ctx(0), head_dim) for _ in range(config.n_head)],
+                keys=[empty_weight(head_dim, Ctx(0)) for _ in range(config.n_head)],
+                values=[empty_weight(Ctx(0), head_dim) for _ in range(config.n_head)],
             )
             for _ in range(config.n_layer)
         ]
     )
 
 
-# --- The forward pass, bottom-up ---------------------------------------------------------------
+# --- The forward pass, from the smallest piece up -----------------------------------------------
 def gelu(x: Tensor[Seq, Hidden]) -> Tensor[Seq, Hidden]:
     """GPT-2's GELU: the tanh approximation of x * Phi(x)."""
     c = math.sqrt(2.0 / math.pi)
@@ -131,58 +146,66 @@ def ffn(x: Tensor[Seq, Embed], mlp: MLP) -> Tensor[Seq, Embed]:
     return linear(gelu(linear(x, mlp.c_fc)), mlp.c_proj)
 
 
-def attention(
-    q: Tensor[Seq, HeadDim], k: Tensor[Ctx, HeadDim], v: Tensor[Ctx, HeadDim], past: int
-) -> Tensor[Seq, HeadDim]:
-    """softmax(q k^T / sqrt(d)) v, where token i (at position past + i) sees positions <= its own."""
-    scores = (q @ k.T) * (1.0 / math.sqrt(q.n_cols))
+def attention(q: Tensor[Seq, HeadDim], k_t: Weight[HeadDim, Ctx], v: Weight[Ctx, HeadDim]) -> Tensor[Seq, HeadDim]:
+    """softmax(q K^T / sqrt(d)) V, each query seeing only positions up to its own.
+
+    The queries are the last q.n_rows of the positions the keys cover, so query i sits at
+    position past + i and may look at keys 0 .. past + i (the causal mask).
+    """
+    past = k_t.n_out - q.n_rows
+    scores = (q @ k_t) * (1.0 / math.sqrt(q.n_cols))
     return scores.softmax_rows(causal_offset=past) @ v
 
 
-def mha(x: Tensor[Seq, Embed], attn: Attention, cache: LayerCache) -> Tensor[Seq, Embed]:
-    """Multi-head causal self-attention; this block's keys and values go into its cache."""
-    n_head = len(cache.keys)
+def mha(x: Tensor[Seq, Embed], attn: Attention, cache: LayerCache, n_head: int) -> Tensor[Seq, Embed]:
+    """Multi-head causal self-attention: n_head attentions side by side, each over its own
+    slice of the channels; this block's new keys and values join its cache first."""
     head_dim = HeadDim(x.n_cols // n_head)
     q, k, v = linear(x, attn.c_attn).split_columns(3, x.n_cols)
-    past = cache.keys[0].n_rows
     heads = []
-    for q_h, k_h, v_h, keys, values in zip(
+    for q_h, k_h, v_h, k_t, values in zip(
         q.split_columns(n_head, head_dim),
         k.split_columns(n_head, head_dim),
         v.split_columns(n_head, head_dim),
         cache.keys,
         cache.values,
     ):
-        keys.append_rows(k_h)
-        values.append_rows(v_h)
-        heads.append(attention(q_h, keys, values, past))
+        for key, value in zip(k_h.rows, v_h.rows):
+            k_t.append_column(key)
+            values.append_row(value)
+        heads.append(attention(q_h, k_t, values))
     return linear(concat_columns(heads, x.n_cols), attn.c_proj)
 
 
-def transformer_block(x: Tensor[Seq, Embed], block: Block, cache: LayerCache, eps: float) -> Tensor[Seq, Embed]:
+def transformer_block(x: Tensor[Seq, Embed], block: Block, cache: LayerCache, config: GPT2Config) -> Tensor[Seq, Embed]:
     """Pre-norm residual block: attention, then the MLP, each added onto the stream."""
-    x = x + mha(layer_norm(x, block.ln_1, eps), block.attn, cache)
+    eps = config.layer_norm_epsilon
+    x = x + mha(layer_norm(x, block.ln_1, eps), block.attn, cache, config.n_head)
     x = x + ffn(layer_norm(x, block.ln_2, eps), block.mlp)
     return x
 
 
-def hidden_states(ids: Sequence[int], params: Params, kv_cache: KVCache, eps: float) -> Tensor[Seq, Embed]:
-    """The residual stream after the last block, for tokens at positions kv_cache.length onwards."""
+def embed(ids: Sequence[int], params: Params, start: int) -> Tensor[Seq, Embed]:
+    """Each token's vector plus its position's vector; the first token is at position `start`."""
     seq = Seq(len(ids))
-    start = kv_cache.length
-    x = take_rows(params.wte, ids, seq) + take_rows(params.wpe, range(start, start + seq), seq)
+    return params.wte.lookup(ids, seq) + params.wpe.lookup(range(start, start + seq), seq)
+
+
+def lm_head(x: Tensor[R, Embed], params: Params, config: GPT2Config) -> Tensor[R, Vocab]:
+    """Final layer norm, then one score per vocabulary entry.  The output layer is the token
+    embedding table, transposed (weight tying): a token scores high when x resembles its vector."""
+    return layer_norm(x, params.ln_f, config.layer_norm_epsilon) @ params.wte.T
+
+
+def hidden_states(ids: Sequence[int], params: Params, kv_cache: KVCache, config: GPT2Config) -> Tensor[Seq, Embed]:
+    """The residual stream after the last block, for tokens at positions kv_cache.length onwards."""
+    x = embed(ids, params, kv_cache.length)
     for block, cache in zip(params.h, kv_cache.layers):
-        x = transformer_block(x, block, cache, eps)
-    kv_cache.length += seq
+        x = transformer_block(x, block, cache, config)
     return x
 
 
-def lm_head(x: Tensor[R, Embed], params: Params, eps: float) -> Tensor[R, Vocab]:
-    """Final layer norm, then a score for every vocabulary entry (the tied token embeddings)."""
-    return layer_norm(x, params.ln_f, eps) @ params.wte.T
-
-
-def gpt2(ids: Sequence[int], params: Params, kv_cache: KVCache, eps: float) -> Tensor[One, Vocab]:
+def gpt2(ids: Sequence[int], params: Params, kv_cache: KVCache, config: GPT2Config) -> Tensor[One, Vocab]:
     """Logits for the token after `ids`; only the last position goes through the output layer."""
-    x = hidden_states(ids, params, kv_cache, eps)
-    return lm_head(take_rows(x, [x.n_rows - 1], ONE), params, eps)
+    x = hidden_states(ids, params, kv_cache, config)
+    return lm_head(take_rows(x, [x.n_rows - 1], ONE), params, config)

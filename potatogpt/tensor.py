@@ -1,27 +1,31 @@
-"""A 2-D tensor of Python floats whose shape mypy can check.
+"""Matrices of Python floats whose shapes mypy can check.
 
-`Tensor[Seq, Embed]` is a matrix with one row per token and one column per embedding channel.
-Its two type parameters are *dimension brands*: `NewType`s over `int` that name the role a size
-plays.  Because the type parameters are invariant, mypy refuses a `Tensor[Seq, Hidden]` where a
-`Tensor[Seq, Embed]` is wanted, and refuses `a @ b` unless `a`'s columns and `b`'s rows carry the
-same brand.  mypy cannot do arithmetic, so `Hidden` (= 4 * Embed) is a name we promise to use
-consistently, not a number it checks; every operation therefore also checks the real sizes at run
-time and raises `ShapeError`.
+Three types, each generic over two *dimension brands* (below):
 
-Storage: `rows` is a list of rows, each a list of floats.  A tensor may instead (or also) hold its
-`columns`, because a matrix product `x @ w` dots each row of `x` against each *column* of `w`:
-weights are loaded column-wise so that hot loop never transposes anything.  The arithmetic of
-the matrix product itself lives in `kernels.py`.
+* `Tensor[Rows, Cols]`: activations, a list of rows of floats.  `Tensor[Seq, Embed]` has one row
+  per token and one column per channel of the residual stream.
+* `Weight[In, Out]`: the W of `x @ W` (a layer's weights, or the keys and values in the KV cache),
+  kept column by column because that is the order the product reads it in.
+* `Embedding[Rows, Cols]`: a lookup table (`lookup(ids)` picks rows): token and position
+  embeddings.
+
+The brands are `NewType`s over `int` that name the role a size plays.  The type parameters are
+invariant, so mypy refuses a `Tensor[Seq, Hidden]` where a `Tensor[Seq, Embed]` is wanted, and
+refuses `a @ b` unless `a`'s columns and `b`'s rows carry the same brand.  mypy cannot do
+arithmetic, so `Hidden` (= 4 * Embed) is a name we promise to use consistently, not a number it
+checks; every operation therefore also checks the real sizes when it runs and raises `ShapeError`.
+
+Read `dot` and `matmul` first: every multiply-add of GPT-2 is one step of `dot`.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Generic, Literal, NewType, Protocol, TypeVar, overload
-
-from .fast import kernels
+from operator import mul
+from typing import Generic, NewType, Protocol, TypeVar, overload
 
 # --- Dimension brands -------------------------------------------------------------------------
 # One brand per role a size plays in GPT-2.  `Seq(len(ids))` turns a plain int into a branded
@@ -40,65 +44,72 @@ ONE = One(1)
 R = TypeVar("R", bound=int)
 C = TypeVar("C", bound=int)
 K = TypeVar("K", bound=int)
-N = TypeVar("N", bound=int)
+I = TypeVar("I", bound=int)
+O = TypeVar("O", bound=int)
 
 
 class ShapeError(ValueError):
     """Raised when the run-time sizes of tensors don't fit the operation."""
 
 
-class PreparedWeight(Protocol):
-    """A weight matrix W (n_in x n_out) held in a fast kernel's own layout, for `x @ W`.
+# --- The arithmetic -----------------------------------------------------------------------------
+if sys.version_info < (3, 12):
 
-    Weights are only ever multiplied, or (for GPT-2's tied embedding) read a column at a time,
-    so that is all a prepared weight has to do.
+    def dot(x: Sequence[float], y: Sequence[float]) -> float:
+        """x[0]*y[0] + x[1]*y[1] + ... + x[n-1]*y[n-1]: the sum of products.
+
+        Every entry of every matrix product below is one of these.  Written out it is
+
+            total = 0.0
+            for a, b in zip(x, y):
+                total += a * b
+
+        and `sum(map(mul, x, y))` is exactly that loop, run inside C.
+        """
+        total: float = sum(map(mul, x, y))
+        return total
+
+else:
+
+    def dot(x: Sequence[float], y: Sequence[float]) -> float:
+        """x[0]*y[0] + x[1]*y[1] + ... + x[n-1]*y[n-1]: the sum of products (see above).
+
+        Python 3.12 has this sum as one C function, which makes no float object per product
+        (and rounds once per step): about 4x quicker, which attention over a long context feels.
+        """
+        return math.sumprod(x, y)
+
+
+def matmul(rows: Sequence[Sequence[float]], columns: Sequence[Sequence[float]]) -> list[list[float]]:
+    """The matrix product A @ B, entry by entry: out[i][j] = dot(row i of A, column j of B).
+
+    B is passed as its columns, the vectors each row of A is dotted with.
     """
-
-    @property
-    def n_in(self) -> int: ...
-    @property
-    def n_out(self) -> int: ...
-    def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]: ...
-    def column(self, j: int) -> list[float]: ...
-    def columns(self) -> list[list[float]]: ...
+    return [[dot(row, column) for column in columns] for row in rows]
 
 
-# How a weights file's numbers are held in memory (see kernels.py for the trade-offs):
-#   "exact"   float64 tuples, the fastest exact kernel, ~32 bytes per parameter
-#   "compact" the file's float32 numbers as they are, exact but slower, ~4 bytes per parameter
-#   "packed"  fixed-point big integers, the fastest, float32-like accuracy, ~8 bytes per parameter
-Storage = Literal["exact", "compact", "packed"]
+def transpose(rows: Sequence[Sequence[float]], n_cols: int) -> list[list[float]]:
+    """Rows become columns (n_cols: how many come out, needed when there are no rows)."""
+    if not rows:
+        return [[] for _ in range(n_cols)]
+    return [list(column) for column in zip(*rows)]
 
 
+# --- Activations ------------------------------------------------------------------------------
 class Tensor(Generic[R, C]):
-    """A matrix of n_rows x n_cols floats, stored as rows, as columns, or both.
+    """A matrix of n_rows x n_cols floats, kept as a list of rows.
 
-    Build tensors with the module-level constructors (`from_rows`, `from_columns`, `zeros`,
-    `take_rows`), which take branded sizes so the static type follows from the arguments.
-    Treat the lists a tensor hands out as read-only: every operation returns a new tensor.
+    Build tensors with the module-level constructors (`from_rows`, `zeros`, `take_rows`, ...),
+    which take branded sizes so the static type follows from the arguments.  Every operation
+    returns a new tensor: treat `rows` as read-only.
     """
 
-    __slots__ = ("_n_rows", "_n_cols", "_rows", "_columns", "_weight", "_weight_is_transposed")
+    __slots__ = ("_n_rows", "_n_cols", "rows")
 
-    def __init__(
-        self,
-        n_rows: R,
-        n_cols: C,
-        rows: list[list[float]] | None = None,
-        columns: list[list[float]] | None = None,
-        weight: PreparedWeight | None = None,
-        weight_is_transposed: bool = False,
-    ) -> None:
-        if rows is None and columns is None and weight is None:
-            raise ValueError("a Tensor needs its rows, its columns or a prepared weight")
+    def __init__(self, n_rows: R, n_cols: C, rows: list[list[float]]) -> None:
         self._n_rows = n_rows
         self._n_cols = n_cols
-        self._rows = rows
-        self._columns = columns
-        # A prepared weight holds this tensor's columns (or, transposed, its rows) in a
-        # kernel's layout; the float lists are then only built if someone asks for them.
-        self._weight = weight
-        self._weight_is_transposed = weight_is_transposed
+        self.rows = rows
 
     # --- Shape and data -----------------------------------------------------------------------
     @property
@@ -113,44 +124,11 @@ class Tensor(Generic[R, C]):
     def n_cols(self) -> C:
         return self._n_cols
 
-    @property
-    def rows(self) -> list[list[float]]:
-        """The data row by row (computed from the columns on first use, then kept)."""
-        if self._rows is None:
-            source = self._row_weight()
-            if source is not None:
-                self._rows = source.columns()
-            else:
-                self._rows = _transpose(self.columns, self._n_rows)
-        return self._rows
-
-    @property
-    def columns(self) -> list[list[float]]:
-        """The data column by column (computed from the rows on first use, then kept)."""
-        if self._columns is None:
-            if self._weight is not None and not self._weight_is_transposed:
-                self._columns = self._weight.columns()
-            else:
-                self._columns = _transpose(self.rows, self._n_cols)
-        return self._columns
-
     def row(self, index: int) -> list[float]:
-        """One row as a new list of floats."""
+        """One row, as a new list."""
         if not -self._n_rows <= index < self._n_rows:
             raise ShapeError(f"row: index {index} is out of range for shape {self.shape}")
-        source = self._row_weight()
-        if source is not None:
-            return source.column(index % self._n_rows)  # without building every row
         return list(self.rows[index])
-
-    def _row_weight(self) -> PreparedWeight | None:
-        """The prepared weight whose columns are this tensor's rows, while no row list exists.
-
-        (GPT-2's token embedding is the output layer's weight, read one row at a time.)
-        """
-        if self._rows is None and self._weight_is_transposed:
-            return self._weight
-        return None
 
     def tolist(self) -> list[list[float]]:
         """A copy of the data as nested lists."""
@@ -162,23 +140,26 @@ class Tensor(Generic[R, C]):
     # --- Matrix product and transpose ---------------------------------------------------------
     @property
     def T(self) -> Tensor[C, R]:
-        """The transpose: rows become columns.  Costs nothing, the data is shared."""
-        # Copy the outer lists so a later append_rows on self does not change the view.
-        rows = None if self._columns is None else list(self._columns)
-        columns = None if self._rows is None else list(self._rows)
-        return Tensor(self._n_cols, self._n_rows, rows=rows, columns=columns,
-                      weight=self._weight, weight_is_transposed=not self._weight_is_transposed)
+        """The transpose: row i of the result is column i of this tensor."""
+        return Tensor(self._n_cols, self._n_rows, transpose(self.rows, self._n_cols))
 
-    def __matmul__(self, other: Tensor[C, K]) -> Tensor[R, K]:
-        """Matrix product: (R x C) @ (C x K) -> (R x K)."""
-        if self._n_cols != other._n_rows:
+    @overload
+    def __matmul__(self, other: Tensor[C, K]) -> Tensor[R, K]: ...
+    @overload
+    def __matmul__(self, other: Weight[C, K]) -> Tensor[R, K]: ...
+    def __matmul__(self, other: Tensor[C, K] | Weight[C, K]) -> Tensor[R, K]:
+        """Matrix product: (R x C) @ (C x K) -> (R x K), computed by `matmul` above."""
+        n_in, n_out = other.shape
+        if self._n_cols != n_in:
             raise ShapeError(
                 f"matmul: {self.shape} @ {other.shape}: the left operand has {self._n_cols} "
-                f"columns but the right operand has {other._n_rows} rows"
+                f"columns but the right operand has {n_in} rows"
             )
-        if other._weight is not None and not other._weight_is_transposed:
-            return Tensor(self._n_rows, other._n_cols, rows=other._weight.matmul(self.rows))
-        return Tensor(self._n_rows, other._n_cols, rows=kernels.matmul(self.rows, other.columns))
+        if isinstance(other, Tensor):
+            return Tensor(self._n_rows, n_out, matmul(self.rows, transpose(other.rows, n_out)))
+        if other.fast is not None:  # the same product in a faster layout: see Weight
+            return Tensor(self._n_rows, n_out, other.fast.matmul(self.rows))
+        return Tensor(self._n_rows, n_out, matmul(self.rows, other.columns))
 
     # --- Elementwise arithmetic ---------------------------------------------------------------
     @overload
@@ -201,17 +182,17 @@ class Tensor(Generic[R, C]):
                 data = [[a + b for a, b in zip(r1, r2)] for r1, r2 in zip(self.rows, other.rows)]
         else:
             data = [[a + other for a in row] for row in self.rows]
-        return Tensor(self._n_rows, self._n_cols, rows=data)
+        return Tensor(self._n_rows, self._n_cols, data)
 
     def __mul__(self, scale: float) -> Tensor[R, C]:
         """Multiply every element by a number."""
-        return Tensor(self._n_rows, self._n_cols, rows=[[a * scale for a in row] for row in self.rows])
+        return Tensor(self._n_rows, self._n_cols, [[a * scale for a in row] for row in self.rows])
 
     __rmul__ = __mul__
 
     def map(self, f: Callable[[float], float]) -> Tensor[R, C]:
         """Apply f to every element (for example GELU)."""
-        return Tensor(self._n_rows, self._n_cols, rows=[list(map(f, row)) for row in self.rows])
+        return Tensor(self._n_rows, self._n_cols, [list(map(f, row)) for row in self.rows])
 
     # --- Row-wise normalisations --------------------------------------------------------------
     def softmax_rows(self, causal_offset: int | None = None) -> Tensor[R, C]:
@@ -233,7 +214,7 @@ class Tensor(Generic[R, C]):
             probs = [e / total for e in exps]
             probs.extend([0.0] * (self._n_cols - len(probs)))
             out.append(probs)
-        return Tensor(self._n_rows, self._n_cols, rows=out)
+        return Tensor(self._n_rows, self._n_cols, out)
 
     def layer_norm(self, gain: Tensor[One, C], bias: Tensor[One, C], eps: float) -> Tensor[R, C]:
         """Normalise each row to mean 0 and variance 1, then scale by gain and shift by bias."""
@@ -250,38 +231,142 @@ class Tensor(Generic[R, C]):
             variance = sum(c * c for c in centred) / n
             inv_std = 1.0 / math.sqrt(variance + eps)
             out.append([c * inv_std * gi + bi for c, gi, bi in zip(centred, g, b)])
-        return Tensor(self._n_rows, self._n_cols, rows=out)
+        return Tensor(self._n_rows, self._n_cols, out)
 
-    # --- Rows in and out (embeddings, the KV cache) -------------------------------------------
-    def append_rows(self, new: Tensor[K, C]) -> None:
-        """Grow this tensor by the rows of `new`, in place (how a KV cache grows).
-
-        The row brand names a role (say `Ctx`, the positions seen so far), not a fixed number,
-        so it stays the same while the count grows.
-        """
-        if new._n_cols != self._n_cols:
-            raise ShapeError(f"append_rows: cannot append rows of shape {new.shape} to shape {self.shape}")
-        if self._weight is not None:
-            raise ShapeError("append_rows: a prepared weight cannot grow")
-        added = new.rows
-        if self._rows is not None:
-            self._rows.extend(list(r) for r in added)
-        if self._columns is not None:
-            for column, values in zip(self._columns, zip(*added)):
-                column.extend(values)
-        self._n_rows = type(self._n_rows)(self._n_rows + len(added))
-
+    # --- Cutting and joining columns (attention heads) ------------------------------------------
     def split_columns(self, parts: int, width: K) -> list[Tensor[R, K]]:
         """Cut the columns into `parts` equal blocks of `width` (for example one per head)."""
         if parts * width != self._n_cols:
             raise ShapeError(
                 f"split_columns: shape {self.shape} does not split into {parts} blocks of {width} columns"
             )
-        rows = self.rows
         return [
-            Tensor(self._n_rows, width, rows=[row[p * width : (p + 1) * width] for row in rows])
+            Tensor(self._n_rows, width, [row[p * width : (p + 1) * width] for row in self.rows])
             for p in range(parts)
         ]
+
+
+# --- Weights ----------------------------------------------------------------------------------
+class FastLayout(Protocol):
+    """A Weight's numbers as one of potatogpt/fast/'s kernels holds them (see `Weight`)."""
+
+    def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]: ...
+    def column(self, j: int) -> list[float]: ...
+
+
+class Weight(Generic[I, O]):
+    """W in `x @ W`: n_in x n_out numbers that are only ever multiplied by, kept as columns.
+
+    Entry j of `x @ W` is dot(x, column j of W), so W is kept as its n_out columns, in the order
+    the product reads them, and `@` never transposes it.  (A weights file stores each matrix
+    the same way, see weights/README.md: a column is a slice of the file.)
+
+    `x @ w` is `matmul(x.rows, w.columns)`.  A Weight can instead hold its numbers in one of
+    the faster layouts built by potatogpt/fast/ (float tuples for the `math.dist` identity,
+    float32 arrays, fixed-point integers packed side by side, or shards in worker processes);
+    `@` then calls `fast.matmul`, which computes the same product (exactly, or within float32
+    accuracy for packed weights: tests/test_kernels.py checks each against `matmul`).  Weights
+    loaded with `storage="reference"` have no fast layout: every product is `matmul`.
+
+    The KV cache holds Weights too (see model.py): a layer's keys and values are the right
+    operand of `@` in attention, and grow by one column or one row per token.
+    """
+
+    __slots__ = ("_n_in", "_n_out", "_columns", "fast")
+
+    def __init__(self, n_in: I, n_out: O, columns: list[list[float]] | None = None,
+                 fast: FastLayout | None = None) -> None:
+        if (columns is None) == (fast is None):
+            raise ValueError("a Weight holds either its columns or a fast layout")
+        if columns is not None and (len(columns) != n_out or any(len(c) != n_in for c in columns)):
+            raise ShapeError(f"Weight: data is not {n_out} columns of {n_in} values")
+        self._n_in = n_in
+        self._n_out = n_out
+        self._columns = columns
+        self.fast = fast
+
+    @property
+    def shape(self) -> tuple[I, O]:
+        return (self._n_in, self._n_out)
+
+    @property
+    def n_in(self) -> I:
+        return self._n_in
+
+    @property
+    def n_out(self) -> O:
+        return self._n_out
+
+    @property
+    def columns(self) -> list[list[float]]:
+        """Column j: the n_in weights that make output j (read out of a fast layout if need be)."""
+        if self._columns is not None:
+            return self._columns
+        return [self.column(j) for j in range(self._n_out)]
+
+    def column(self, j: int) -> list[float]:
+        """One column, as a new list."""
+        if not 0 <= j < self._n_out:
+            raise ShapeError(f"column: index {j} is out of range for shape {self.shape}")
+        if self._columns is not None:
+            return list(self._columns[j])
+        assert self.fast is not None  # (one of the two is always set, see __init__)
+        return self.fast.column(j)
+
+    def __repr__(self) -> str:
+        return f"Weight(shape={self.shape})"
+
+    # --- Growing, for the KV cache ------------------------------------------------------------
+    def append_column(self, values: Sequence[float]) -> None:
+        """One more output (a new position's key, in K^T).  The brand of n_out names a role, not
+        a number, so it stays the same while the count grows."""
+        self._growable("append_column", len(values), self._n_in).append(list(values))
+        self._n_out = type(self._n_out)(self._n_out + 1)
+
+    def append_row(self, values: Sequence[float]) -> None:
+        """One more input (a new position's value, in V): every column grows by one number."""
+        for column, v in zip(self._growable("append_row", len(values), self._n_out), values):
+            column.append(v)
+        self._n_in = type(self._n_in)(self._n_in + 1)
+
+    def _growable(self, op: str, got: int, want: int) -> list[list[float]]:
+        if self._columns is None:
+            raise ShapeError(f"{op}: a weight held in a fast layout cannot grow")
+        if got != want:
+            raise ShapeError(f"{op}: {got} values for a weight of shape {self.shape}")
+        return self._columns
+
+
+# --- Embedding tables -------------------------------------------------------------------------
+class Embedding(Generic[R, C]):
+    """A table of n_rows vectors of n_cols numbers; `lookup(ids)` picks rows by index.
+
+    The table is kept as the Weight[C, R] whose columns are its rows, because GPT-2 uses its
+    token table a second time, transposed, as the output layer (weight tying): `table.T` is
+    that Weight itself, not a copy.
+    """
+
+    __slots__ = ("T",)
+
+    def __init__(self, transposed: Weight[C, R]) -> None:
+        self.T = transposed
+
+    @property
+    def shape(self) -> tuple[R, C]:
+        n_cols, n_rows = self.T.shape
+        return (n_rows, n_cols)
+
+    def lookup(self, ids: Sequence[int], n_rows: K) -> Tensor[K, C]:
+        """Row ids[i] of the table as row i of the result: an embedding lookup."""
+        if len(ids) != n_rows:
+            raise ShapeError(f"lookup: {len(ids)} indices for {n_rows} rows")
+        for i in ids:
+            if not 0 <= i < self.T.n_out:
+                raise ShapeError(f"lookup: index {i} is out of range for a table of shape {self.shape}")
+        return Tensor(n_rows, self.T.n_in, [self.T.column(i) for i in ids])
+
+    def __repr__(self) -> str:
+        return f"Embedding(shape={self.shape})"
 
 
 # --- Constructors -----------------------------------------------------------------------------
@@ -289,14 +374,14 @@ def from_rows(rows: Sequence[Sequence[float]], n_rows: R, n_cols: C) -> Tensor[R
     """A tensor from row data, checked against the branded sizes."""
     if len(rows) != n_rows or any(len(r) != n_cols for r in rows):
         raise ShapeError(f"from_rows: data is not {n_rows} rows of {n_cols} values")
-    return Tensor(n_rows, n_cols, rows=[[float(v) for v in r] for r in rows])
+    return Tensor(n_rows, n_cols, [[float(v) for v in r] for r in rows])
 
 
 def from_columns(columns: Sequence[Sequence[float]], n_rows: R, n_cols: C) -> Tensor[R, C]:
-    """A tensor from column data: how weight matrices arrive from disk, ready for `x @ w`."""
+    """A tensor from column data."""
     if len(columns) != n_cols or any(len(c) != n_rows for c in columns):
         raise ShapeError(f"from_columns: data is not {n_cols} columns of {n_rows} values")
-    return Tensor(n_rows, n_cols, columns=[[float(v) for v in c] for c in columns])
+    return Tensor(n_rows, n_cols, transpose([[float(v) for v in c] for c in columns], n_cols))
 
 
 def from_flat(values: Sequence[float], n_rows: R, n_cols: C) -> Tensor[R, C]:
@@ -304,76 +389,44 @@ def from_flat(values: Sequence[float], n_rows: R, n_cols: C) -> Tensor[R, C]:
     if len(values) != n_rows * n_cols:
         raise ShapeError(f"from_flat: {len(values)} values cannot fill shape ({n_rows}, {n_cols})")
     flat = values.tolist() if isinstance(values, array) else list(values)
-    return Tensor(n_rows, n_cols, rows=[flat[i : i + n_cols] for i in range(0, len(flat), n_cols)])
-
-
-def from_prepared(weight: PreparedWeight, n_rows: R, n_cols: C) -> Tensor[R, C]:
-    """A weight matrix (n_rows = inputs, n_cols = outputs) whose numbers a kernel holds."""
-    if (weight.n_in, weight.n_out) != (n_rows, n_cols):
-        raise ShapeError(f"from_prepared: a {weight.n_in} x {weight.n_out} weight is not ({n_rows}, {n_cols})")
-    return Tensor(n_rows, n_cols, weight=weight)
-
-
-def weight_from_flat(values: array[float], n_in: R, n_out: C, storage: Storage = "exact") -> Tensor[R, C]:
-    """The weight W of `x @ W` from a weights file, which stores it [out, in]: output after
-    output, each one's n_in weights together -- the columns of W, the order `@` reads them in."""
-    if len(values) != n_in * n_out:
-        raise ShapeError(f"weight_from_flat: {len(values)} values cannot fill shape ({n_in}, {n_out})")
-    return from_prepared(KernelWeight(prepare(values, n_in, n_out, storage)), n_in, n_out)
-
-
-def prepare(values: array[float], n_in: int, n_out: int, storage: Storage) -> kernels.Weight:
-    """Hand a flat [out, in] run of weights to the kernel that `storage` names."""
-    if storage == "exact":
-        return kernels.prepare_exact_flat(values, n_in, n_out)
-    if storage == "compact":
-        return kernels.prepare_compact(values, n_in, n_out)
-    return kernels.prepare_packed(values, n_in, n_out)
-
-
-class KernelWeight:
-    """A PreparedWeight that one of kernels.py's weight layouts holds, in this process."""
-
-    __slots__ = ("weight",)
-
-    def __init__(self, weight: kernels.Weight) -> None:
-        self.weight = weight
-
-    @property
-    def n_in(self) -> int:
-        return self.weight.n_in
-
-    @property
-    def n_out(self) -> int:
-        return self.weight.n_out
-
-    def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]:
-        return kernels.matmul_weight(rows, self.weight)
-
-    def column(self, j: int) -> list[float]:
-        return kernels.weight_column(self.weight, j)
-
-    def columns(self) -> list[list[float]]:
-        return kernels.weight_columns(self.weight)
+    return Tensor(n_rows, n_cols, [flat[i : i + n_cols] for i in range(0, len(flat), n_cols)])
 
 
 def zeros(n_rows: R, n_cols: C) -> Tensor[R, C]:
-    """A tensor of zeros (with zero rows: an empty KV cache ready to grow)."""
-    return Tensor(n_rows, n_cols, rows=[[0.0] * n_cols for _ in range(n_rows)])
+    """A tensor of zeros."""
+    return Tensor(n_rows, n_cols, [[0.0] * n_cols for _ in range(n_rows)])
 
 
-def take_rows(table: Tensor[K, C], indices: Sequence[int], n_rows: R) -> Tensor[R, C]:
-    """Pick rows of `table` by index: an embedding lookup, or the last position of a sequence."""
+def weight_from_rows(rows: Sequence[Sequence[float]], n_in: I, n_out: O) -> Weight[I, O]:
+    """W from the n_in rows of n_out numbers a textbook writes it as."""
+    if len(rows) != n_in or any(len(r) != n_out for r in rows):
+        raise ShapeError(f"weight_from_rows: data is not {n_in} rows of {n_out} values")
+    return Weight(n_in, n_out, columns=transpose([[float(v) for v in r] for r in rows], n_out))
+
+
+def weight_from_flat(values: Sequence[float], n_in: I, n_out: O) -> Weight[I, O]:
+    """W from a weights file's flat run of numbers, stored [out, in]: column after column."""
+    if len(values) != n_in * n_out:
+        raise ShapeError(f"weight_from_flat: {len(values)} values cannot fill shape ({n_in}, {n_out})")
+    flat = values.tolist() if isinstance(values, array) else [float(v) for v in values]
+    return Weight(n_in, n_out, columns=[flat[j * n_in : (j + 1) * n_in] for j in range(n_out)])
+
+
+def empty_weight(n_in: I, n_out: O) -> Weight[I, O]:
+    """A weight with no numbers yet, to grow (an empty KV cache): n_in or n_out must be 0."""
+    if n_in and n_out:
+        raise ShapeError(f"empty_weight: a ({n_in}, {n_out}) weight is not empty")
+    return Weight(n_in, n_out, columns=[[] for _ in range(n_out)])
+
+
+def take_rows(x: Tensor[K, C], indices: Sequence[int], n_rows: R) -> Tensor[R, C]:
+    """Pick rows of x by index (say, the last position of a sequence)."""
     if len(indices) != n_rows:
         raise ShapeError(f"take_rows: {len(indices)} indices for {n_rows} rows")
     for i in indices:
-        if not 0 <= i < table.n_rows:
-            raise ShapeError(f"take_rows: index {i} is out of range for a table of shape {table.shape}")
-    source = table._row_weight()
-    if source is not None:
-        return Tensor(n_rows, table.n_cols, rows=[source.column(i) for i in indices])
-    data = table.rows
-    return Tensor(n_rows, table.n_cols, rows=[list(data[i]) for i in indices])
+        if not 0 <= i < x.n_rows:
+            raise ShapeError(f"take_rows: index {i} is out of range for a tensor of shape {x.shape}")
+    return Tensor(n_rows, x.n_cols, [list(x.rows[i]) for i in indices])
 
 
 def concat_columns(parts: Sequence[Tensor[R, K]], n_cols: C) -> Tensor[R, C]:
@@ -390,11 +443,11 @@ def concat_columns(parts: Sequence[Tensor[R, K]], n_cols: C) -> Tensor[R, C]:
     for part in parts:
         for out, row in zip(rows, part.rows):
             out.extend(row)
-    return Tensor(n_rows, n_cols, rows=rows)
+    return Tensor(n_rows, n_cols, rows)
 
 
-def _transpose(data: list[list[float]], n_out: int) -> list[list[float]]:
-    """Rows to columns (or back); n_out is how many lists come out (needed when data is empty)."""
-    if not data:
-        return [[] for _ in range(n_out)]
-    return [list(column) for column in zip(*data)]
+def embedding_from_rows(rows: Sequence[Sequence[float]], n_rows: R, n_cols: C) -> Embedding[R, C]:
+    """A lookup table from its rows: row i is the vector for index i."""
+    if len(rows) != n_rows or any(len(r) != n_cols for r in rows):
+        raise ShapeError(f"embedding_from_rows: data is not {n_rows} rows of {n_cols} values")
+    return Embedding(Weight(n_cols, n_rows, columns=[[float(v) for v in r] for r in rows]))

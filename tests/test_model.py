@@ -21,7 +21,7 @@ from potatogpt.model import (
     Params,
     gelu,
 )
-from potatogpt.tensor import ONE, Ctx, Embed, Hidden, Qkv, Seq, Vocab, from_rows
+from potatogpt.tensor import ONE, Ctx, Embed, Hidden, Qkv, Seq, Vocab, embedding_from_rows, from_rows, weight_from_rows
 from potatogpt.tokenizer import Tokenizer
 
 CONFIG = GPT2Config(n_layer=2, n_head=2, n_embd=8, n_ctx=16, vocab_size=50257)
@@ -45,19 +45,19 @@ def random_params(config: GPT2Config, seed: int = 0) -> Params:
         return Block(
             ln_1=layer_norm(),
             attn=Attention(
-                c_attn=Linear(from_rows(matrix(embed, qkv, 0.3), embed, qkv), from_rows(matrix(1, qkv, 0.1), ONE, qkv)),
-                c_proj=Linear(from_rows(matrix(embed, embed, 0.3), embed, embed), from_rows(matrix(1, embed, 0.1), ONE, embed)),
+                c_attn=Linear(weight_from_rows(matrix(embed, qkv, 0.3), embed, qkv), from_rows(matrix(1, qkv, 0.1), ONE, qkv)),
+                c_proj=Linear(weight_from_rows(matrix(embed, embed, 0.3), embed, embed), from_rows(matrix(1, embed, 0.1), ONE, embed)),
             ),
             ln_2=layer_norm(),
             mlp=MLP(
-                c_fc=Linear(from_rows(matrix(embed, hidden, 0.3), embed, hidden), from_rows(matrix(1, hidden, 0.1), ONE, hidden)),
-                c_proj=Linear(from_rows(matrix(hidden, embed, 0.3), hidden, embed), from_rows(matrix(1, embed, 0.1), ONE, embed)),
+                c_fc=Linear(weight_from_rows(matrix(embed, hidden, 0.3), embed, hidden), from_rows(matrix(1, hidden, 0.1), ONE, hidden)),
+                c_proj=Linear(weight_from_rows(matrix(hidden, embed, 0.3), hidden, embed), from_rows(matrix(1, embed, 0.1), ONE, embed)),
             ),
         )
 
     return Params(
-        wte=from_rows(matrix(config.vocab_size, embed, 0.5), Vocab(config.vocab_size), embed),
-        wpe=from_rows(matrix(config.n_ctx, embed, 0.5), Ctx(config.n_ctx), embed),
+        wte=embedding_from_rows(matrix(config.vocab_size, embed, 0.5), Vocab(config.vocab_size), embed),
+        wpe=embedding_from_rows(matrix(config.n_ctx, embed, 0.5), Ctx(config.n_ctx), embed),
         h=[block() for _ in range(config.n_layer)],
         ln_f=layer_norm(),
     )

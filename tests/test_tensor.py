@@ -1,9 +1,11 @@
-"""Every Tensor operation against values worked out by hand, and its run-time shape checks."""
+"""Every Tensor, Weight and Embedding operation against values worked out by hand, and the
+run-time shape checks."""
 
 from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Sequence
 
 import pytest
 
@@ -15,13 +17,19 @@ from potatogpt.tensor import (
     Hidden,
     Seq,
     ShapeError,
-    Storage,
     Vocab,
+    Weight,
     concat_columns,
+    dot,
+    embedding_from_rows,
+    empty_weight,
     from_columns,
+    from_flat,
     from_rows,
+    matmul,
     take_rows,
     weight_from_flat,
+    weight_from_rows,
     zeros,
 )
 
@@ -32,7 +40,6 @@ B = from_rows([[1.0, 0.0, 2.0], [-1.0, 3.0, 1.0]], Embed(2), Hidden(3))  # 2 x 3
 def test_constructors_and_shape() -> None:
     assert A.shape == (3, 2)
     assert A.rows == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
-    assert A.columns == [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]]
     z = zeros(Seq(2), Embed(3))
     assert z.rows == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
     c = from_columns([[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]], Seq(3), Embed(2))
@@ -47,6 +54,17 @@ def test_constructors_check_sizes() -> None:
         from_rows([[1.0, 2.0]], Seq(2), Embed(2))
     with pytest.raises(ShapeError, match="from_columns"):
         from_columns([[1.0, 2.0]], Seq(2), Embed(2))
+    assert from_flat(array("f", [1, 2, 3, 4, 5, 6]), Seq(3), Embed(2)).rows == A.rows
+    with pytest.raises(ShapeError, match="from_flat"):
+        from_flat([1.0, 2.0, 3.0], Seq(2), Embed(2))
+
+
+def test_dot_and_matmul_are_the_sums_of_products() -> None:
+    assert dot([1.0, 2.0, 3.0], [4.0, -5.0, 6.0]) == 1 * 4 - 2 * 5 + 3 * 6
+    assert dot([], []) == 0.0
+    # Small whole numbers stay exact: 1*2 + 3*4 is 14.0, not 14.000000000000002.
+    assert matmul([[1.0, 3.0]], [[2.0, 4.0], [0.5, 0.25]]) == [[14.0, 1.25]]
+    assert matmul([], [[1.0]]) == []
 
 
 def test_matmul() -> None:
@@ -58,9 +76,49 @@ def test_matmul() -> None:
     assert product.rows == [[-1.0, 6.0, 4.0], [-1.0, 12.0, 10.0], [-1.0, 18.0, 16.0]]
 
 
-def test_matmul_with_column_stored_weight() -> None:
-    weight = from_columns([[1.0, -1.0], [0.0, 3.0], [2.0, 1.0]], Embed(2), Hidden(3))  # = B
+def test_matmul_with_a_weight() -> None:
+    weight = weight_from_rows([[1.0, 0.0, 2.0], [-1.0, 3.0, 1.0]], Embed(2), Hidden(3))  # = B
+    assert weight.shape == (2, 3)
+    assert weight.columns == [[1.0, -1.0], [0.0, 3.0], [2.0, 1.0]]
     assert (A @ weight).rows == [[-1.0, 6.0, 4.0], [-1.0, 12.0, 10.0], [-1.0, 18.0, 16.0]]
+    # A weights file stores the same matrix column after column ([out, in]).
+    stored = weight_from_flat(array("f", [1.0, -1.0, 0.0, 3.0, 2.0, 1.0]), Embed(2), Hidden(3))
+    assert stored.columns == weight.columns
+    with pytest.raises(ShapeError, match="weight_from_flat"):
+        weight_from_flat([1.0, 2.0], Embed(2), Hidden(3))
+    with pytest.raises(ShapeError, match="weight_from_rows"):
+        weight_from_rows([[1.0]], Embed(2), Hidden(3))
+    three_inputs = weight_from_rows([[1.0, 2.0]] * 3, Seq(3), Embed(2))
+    with pytest.raises(ShapeError, match=r"matmul: \(3, 2\) @ \(3, 2\)"):
+        A @ three_inputs  # type: ignore[operator]  # deliberately wrong, to see the run-time check
+
+
+class CountingLayout:
+    """A stand-in fast layout: records that `@` asked it, and answers with marked numbers."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[list[float]]] = []
+
+    def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]:
+        self.calls.append([list(r) for r in rows])
+        return [[7.0, 8.0, 9.0]]
+
+    def column(self, j: int) -> list[float]:
+        return [float(j), -float(j)]
+
+
+def test_a_weight_with_a_fast_layout_hands_it_the_product() -> None:
+    layout = CountingLayout()
+    weight = Weight(Embed(2), Hidden(3), fast=layout)
+    x = from_rows([[1.0, 2.0]], ONE, Embed(2))
+    assert (x @ weight).rows == [[7.0, 8.0, 9.0]]
+    assert layout.calls == [[[1.0, 2.0]]]
+    assert weight.column(2) == [2.0, -2.0]
+    assert weight.columns == [[0.0, -0.0], [1.0, -1.0], [2.0, -2.0]]
+    with pytest.raises(ShapeError, match="cannot grow"):
+        weight.append_column([1.0, 1.0])
+    with pytest.raises(ValueError, match="either its columns or a fast layout"):
+        Weight(Embed(2), Hidden(3))
 
 
 def test_matmul_shape_error_names_both_shapes() -> None:
@@ -154,32 +212,48 @@ def test_take_rows() -> None:
         take_rows(table, [0, 1], ONE)
 
 
+def test_embedding_lookup_and_its_transpose() -> None:
+    table = embedding_from_rows([[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]], Vocab(3), Embed(2))
+    assert table.shape == (3, 2)
+    picked = table.lookup([2, 0, 2], Seq(3))
+    assert picked.rows == [[2.0, 2.5], [0.0, 0.5], [2.0, 2.5]]
+    picked.rows[0][0] = 99.0  # copies: the table is unchanged
+    assert table.lookup([2], ONE).rows == [[2.0, 2.5]]
+    # Transposed, the table is the weight of an output layer: one score per row, x . row.
+    assert table.T.shape == (2, 3)
+    assert (from_rows([[1.0, 2.0]], ONE, Embed(2)) @ table.T).rows == [[1.0, 4.0, 7.0]]
+    with pytest.raises(ShapeError, match="out of range"):
+        table.lookup([3], ONE)
+    with pytest.raises(ShapeError, match="2 indices for 1 rows"):
+        table.lookup([0, 1], ONE)
+    with pytest.raises(ShapeError, match="embedding_from_rows"):
+        embedding_from_rows([[1.0]], Vocab(1), Embed(2))
+
+
 def test_row() -> None:
     assert A.row(-1) == [5.0, 6.0]
     with pytest.raises(ShapeError, match="row"):
         A.row(3)
 
 
-def test_append_rows_keeps_rows_and_columns_in_step() -> None:
-    cache = zeros(Ctx(0), HeadDim(2))
-    first = from_rows([[1.0, 2.0]], Seq(1), HeadDim(2))
-    cache.append_rows(first)
-    assert cache.shape == (1, 2)
-    assert cache.columns == [[1.0], [2.0]]  # columns now cached; the next append extends them
-    view = cache.T
-    cache.append_rows(from_rows([[3.0, 4.0], [5.0, 6.0]], Seq(2), HeadDim(2)))
-    assert cache.shape == (3, 2)
-    assert cache.rows == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
-    assert cache.columns == [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]]
-    assert view.shape == (2, 1)  # a transpose taken earlier is a snapshot
-    with pytest.raises(ShapeError, match="append_rows"):
-        cache.append_rows(from_rows([[1.0]], Seq(1), HeadDim(1)))
-
-
-def test_append_rows_to_column_stored_tensor() -> None:
-    cache = from_columns([[1.0], [2.0]], Ctx(1), HeadDim(2))
-    cache.append_rows(from_rows([[3.0, 4.0]], Seq(1), HeadDim(2)))
-    assert cache.rows == [[1.0, 2.0], [3.0, 4.0]]
+def test_a_kv_cache_weight_grows_by_columns_and_rows() -> None:
+    keys_t = empty_weight(HeadDim(2), Ctx(0))  # K^T: one column per position
+    values = empty_weight(Ctx(0), HeadDim(2))  # V: one row per position
+    for key, value in [([1.0, 2.0], [10.0, 20.0]), ([3.0, 4.0], [30.0, 40.0])]:
+        keys_t.append_column(key)
+        values.append_row(value)
+    assert keys_t.shape == (2, 2) and keys_t.columns == [[1.0, 2.0], [3.0, 4.0]]
+    assert values.shape == (2, 2) and values.columns == [[10.0, 30.0], [20.0, 40.0]]
+    q = from_rows([[1.0, 1.0]], ONE, HeadDim(2))
+    scores = q @ keys_t  # q . k for each position: 1+2, 3+4
+    assert scores.rows == [[3.0, 7.0]]
+    assert (scores @ values).rows == [[3 * 10 + 7 * 30, 3 * 20 + 7 * 40]]
+    with pytest.raises(ShapeError, match="append_column: 3 values"):
+        keys_t.append_column([1.0, 2.0, 3.0])
+    with pytest.raises(ShapeError, match="append_row: 1 values"):
+        values.append_row([1.0])
+    with pytest.raises(ShapeError, match="not empty"):
+        empty_weight(HeadDim(2), Ctx(1))
 
 
 def test_split_and_concat_columns() -> None:
@@ -199,26 +273,3 @@ def test_tolist_is_a_copy() -> None:
     data = A.tolist()
     data[0][0] = -7.0
     assert A.rows[0][0] == 1.0
-
-
-@pytest.mark.parametrize("storage", ["exact", "compact", "packed"])
-def test_weights_prepared_by_the_kernels(storage: Storage) -> None:
-    # The file layout is [out, in]: output 0's weights over the 2 inputs, then output 1's, ...
-    # so this is B from test_matmul: columns (1, -1), (0, 3), (2, 1).
-    stored = array("f", [1.0, -1.0, 0.0, 3.0, 2.0, 1.0])
-    weight = weight_from_flat(stored, Embed(2), Hidden(3), storage)
-    assert weight.shape == (2, 3)
-    tolerance = 1e-6 if storage == "packed" else 1e-12
-    product = (A @ weight).rows
-    expected = [[-1.0, 6.0, 4.0], [-1.0, 12.0, 10.0], [-1.0, 18.0, 16.0]]
-    assert all(p == pytest.approx(e, abs=tolerance) for p, e in zip(product, expected))
-    # Transposed, the same numbers are a table whose rows are the weight's columns (GPT-2's
-    # tied embedding): rows come back one at a time, and all at once.
-    table = weight.T
-    assert table.row(2) == pytest.approx([2.0, 1.0], abs=tolerance)
-    assert take_rows(table, [1, 0], Seq(2)).rows[0] == pytest.approx([0.0, 3.0], abs=tolerance)
-    assert weight.rows[1] == pytest.approx([-1.0, 3.0, 1.0], abs=tolerance)
-    with pytest.raises(ShapeError, match="cannot grow"):
-        table.append_rows(from_rows([[1.0, 1.0]], Seq(1), Embed(2)))
-    with pytest.raises(ShapeError, match="weight_from_flat"):
-        weight_from_flat(stored, Embed(3), Hidden(3), storage)

@@ -19,8 +19,12 @@ from potatogpt.tensor import (
     Seq,
     Tensor,
     Vocab,
+    Weight,
     concat_columns,
+    embedding_from_rows,
+    empty_weight,
     take_rows,
+    weight_from_rows,
     zeros,
 )
 
@@ -47,11 +51,17 @@ def checks() -> None:
     assert_type(heads, list[Tensor[Seq, HeadDim]])
     assert_type(concat_columns(heads, embed), Tensor[Seq, Embed])
 
-    cache = zeros(ctx, HeadDim(4))
-    cache.append_rows(heads[0])
-    assert_type(heads[0] @ cache.T, Tensor[Seq, Ctx])
+    keys_t = empty_weight(HeadDim(4), ctx)
+    values = empty_weight(ctx, HeadDim(4))
+    assert_type(heads[0] @ keys_t, Tensor[Seq, Ctx])
+    assert_type(heads[0] @ keys_t @ values, Tensor[Seq, HeadDim])
 
-    wte = zeros(Vocab(10), embed)
-    assert_type(take_rows(wte, [1, 2, 3], seq), Tensor[Seq, Embed])
+    c_fc = weight_from_rows([[0.0] * 32] * 8, embed, hidden)
+    assert_type(c_fc, Weight[Embed, Hidden])
+    assert_type(x @ c_fc, Tensor[Seq, Hidden])
+    assert_type(c_fc.shape, tuple[Embed, Hidden])
+
+    wte = embedding_from_rows([[0.0] * 8] * 10, Vocab(10), embed)
+    assert_type(wte.lookup([1, 2, 3], seq), Tensor[Seq, Embed])
     assert_type(take_rows(x, [2], ONE), Tensor[One, Embed])
     assert_type(x @ wte.T, Tensor[Seq, Vocab])

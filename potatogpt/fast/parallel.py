@@ -18,8 +18,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, SpawnContext
 from pathlib import Path
 
-from . import kernels
-from ..tensor import Storage, prepare
+from . import Layout, kernels, prepare
 from ..weights import Checkpoint, WeightsError, expected_shape, open_checkpoint, tensor_names
 
 
@@ -34,7 +33,7 @@ def shard_bounds(n_out: int, jobs: int) -> list[int]:
     return [n_out * k // jobs for k in range(jobs + 1)]
 
 
-def load_shard(checkpoint: Checkpoint, name: str, storage: Storage, shard: int, jobs: int) -> kernels.Weight:
+def load_shard(checkpoint: Checkpoint, name: str, storage: Layout, shard: int, jobs: int) -> kernels.Weight:
     """Shard `shard` of a matrix: its stored rows (= output columns) in that shard's range."""
     n_out, n_in = checkpoint.shape(name)
     bounds = shard_bounds(n_out, jobs)
@@ -48,7 +47,7 @@ def load_shard(checkpoint: Checkpoint, name: str, storage: Storage, shard: int, 
     return prepare(flat, n_in, width, storage)
 
 
-def _worker_main(conn: Connection, folder: str, storage: Storage, shard: int, jobs: int) -> None:
+def _worker_main(conn: Connection, folder: str, storage: Layout, shard: int, jobs: int) -> None:
     """A worker: load shard `shard` of every matrix, then answer requests until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
@@ -89,7 +88,7 @@ def unpack_rows(data: bytes, n_rows: int) -> list[list[float]]:
 class WorkerPool:
     """N-1 worker processes, each holding one shard of every weight matrix."""
 
-    def __init__(self, checkpoint: Checkpoint, storage: Storage, jobs: int) -> None:
+    def __init__(self, checkpoint: Checkpoint, storage: Layout, jobs: int) -> None:
         if jobs < 2:
             raise ValueError(f"a worker pool needs jobs >= 2, not {jobs}")
         self.checkpoint = checkpoint
@@ -148,7 +147,7 @@ class WorkerPool:
 
 
 class ShardedWeight:
-    """A PreparedWeight (see tensor.py) whose output columns are spread over a WorkerPool."""
+    """A tensor.FastLayout whose output columns are spread over a WorkerPool."""
 
     def __init__(self, pool: WorkerPool, name: str, local: kernels.Weight, n_in: int, bounds: list[int]) -> None:
         self.pool = pool
