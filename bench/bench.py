@@ -42,8 +42,8 @@ from potatogpt.api import GPT2, Storage, load  # noqa: E402
 from potatogpt.tensor import ONE, Weight, from_rows  # noqa: E402
 
 # Each mode is an api.Storage; the CLI flag that picks it is in brackets in the table.
-MODES: dict[str, Storage] = {"exact": "exact", "packed": "packed", "compact": "compact"}
-FLAGS = {"exact": "default", "packed": "--packed", "compact": "--low-memory"}
+MODES: dict[str, Storage] = {"exact": "exact", "packed": "packed", "compact": "compact", "reference": "reference"}
+FLAGS = {"exact": "default", "packed": "--packed", "compact": "--low-memory", "reference": "--reference"}
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
 
@@ -190,7 +190,7 @@ def run_one(folder: Path, storage: str, jobs: int, prompt_tokens: int, decode_to
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=list(MODEL_SIZES), default="124M")
-    parser.add_argument("--modes", default="exact,packed,compact", help="comma-separated: exact, packed, compact")
+    parser.add_argument("--modes", default="exact,packed,compact", help="comma-separated: exact, packed, compact, reference")
     parser.add_argument("--jobs", default="1,2", help="comma-separated process counts (default 1,2)")
     parser.add_argument("--prompt-tokens", type=int, default=10)
     parser.add_argument("--decode-tokens", type=int, default=5)

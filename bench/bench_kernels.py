@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from exact_reference import exact_dot  # noqa: E402
 from potatogpt.fast import kernels  # noqa: E402
+from potatogpt.tensor import matmul  # noqa: E402
 
 Rows = Sequence[Sequence[float]]
 Kernel = Callable[[Rows], list[list[float]]]
@@ -201,7 +202,7 @@ def main() -> None:
     rounds = 3 if args.quick else 7
     version = ".".join(map(str, sys.version_info[:3]))
     has_sumprod = hasattr(math, "sumprod")
-    print(f"Python {version}  dot={kernels.DOT_KERNEL}")
+    print(f"Python {version}  dot={'math.sumprod' if has_sumprod else 'sum(map(mul))'}")
 
     # ---- Speed: c_fc shape, one token and a 16-row prompt block
     rng = random.Random(2024)
@@ -271,13 +272,13 @@ def main() -> None:
             print(f"{name:44} {'-':>22} {'-':>15} {rel:12.1e} {absolute:12.1e}")
     print(f"{'(float32 loop, sequential sum: reference)':44} {'-':>22} {'-':>15} {f32_rel:12.1e} {'':>12}")
 
-    # ---- Attention-shaped generic products: plain dot vs the identity (kernels.matmul)
+    # ---- Attention-shaped products: tensor.py's plain dot vs the identity
     arng = random.Random(3)
     keys = [[arng.gauss(0, 1) for _ in range(64)] for _ in range(256)]
     queries = [[arng.gauss(0, 1) for _ in range(64)] for _ in range(16)]
-    plain: Kernel = lambda rows: [list(map(kernels.dot, repeat(r, len(keys)), keys)) for r in rows]  # noqa: E731
+    plain: Kernel = lambda rows: matmul(rows, keys)  # noqa: E731
     ident: Kernel = lambda rows: kernels._exact_matmul(rows, kernels.prepare_exact(keys))  # noqa: E731
-    print("attention q@K^T, 64-dim heads, 256 keys (ns/MAC; kernels.matmul = plain, identity = matmul_identity's path):")
+    print("attention q@K^T, 64-dim heads, 256 keys (ns/MAC; plain = tensor.matmul, identity = ExactWeight's path):")
     for t in (1, 2, 3, 4, 8, 16):
         res = time_kernels({"plain dot": plain, "identity": ident}, queries[:t], t * 64 * 256, rounds)
         print(f"  {t:2} rows: plain {res['plain dot']:6.2f}   identity {res['identity']:6.2f}")

@@ -8,7 +8,7 @@ Each tensor type is Tensor[Rows, Cols], where Rows and Cols are branded sizes: N
 int that name what a size *means* (tokens, embedding channels, MLP channels, ...).
 """
 
-from potatogpt.tensor import ONE, Embed, Hidden, HeadDim, One, Seq, Tensor, zeros
+from potatogpt.tensor import ONE, Embed, Hidden, HeadDim, One, Qkv, Seq, Tensor, Weight, weight_from_rows, zeros
 
 seq = Seq(5)  # five tokens
 embed = Embed(8)  # the residual stream is 8 wide
@@ -18,6 +18,7 @@ x: Tensor[Seq, Embed] = zeros(seq, embed)  # activations: one row per token
 c_fc: Tensor[Embed, Hidden] = zeros(embed, hidden)  # MLP weight, expands Embed -> Hidden
 c_proj: Tensor[Hidden, Embed] = zeros(hidden, embed)  # MLP weight, projects back
 bias: Tensor[One, Embed] = zeros(ONE, embed)
+c_attn: Weight[Embed, Qkv] = weight_from_rows([[0.0] * 24] * 8, embed, Qkv(24))  # a layer's weight
 
 
 def mlp(x: Tensor[Seq, Embed]) -> Tensor[Seq, Embed]:
@@ -29,6 +30,7 @@ def mlp(x: Tensor[Seq, Embed]) -> Tensor[Seq, Embed]:
 h: Tensor[Seq, Hidden] = x @ c_fc
 y: Tensor[Seq, Embed] = mlp(x) + x + bias + 1.0
 scores: Tensor[Seq, Seq] = x @ x.T
+qkv: Tensor[Seq, Qkv] = x @ c_attn
 
 # 1. Inner dimensions disagree: (Seq, Embed) @ (Hidden, Embed) -- Embed is not Hidden.
 bad_product = x @ c_proj  # mypy: operator
@@ -55,3 +57,7 @@ wrong_result: Tensor[Seq, Embed] = expanded  # mypy: assignment
 def mlp_forgot_projection(x: Tensor[Seq, Embed]) -> Tensor[Seq, Embed]:
     inside = x @ c_fc
     return inside  # mypy: return-value
+
+
+# 8. A layer's weight is typed like a tensor: c_attn reads Embed channels, not Hidden ones.
+bad_linear = h @ c_attn  # mypy: operator

@@ -14,6 +14,7 @@ from typing import cast
 import pytest
 
 from conftest import Exported, reference
+import potatogpt
 from potatogpt import cli
 from potatogpt.api import GPT2
 
@@ -34,7 +35,7 @@ def greedy_case() -> dict[str, object]:
     return greedy[0]
 
 
-@pytest.mark.parametrize("speed_flags", [[], ["--packed"], ["--low-memory", "--jobs", "2"]])
+@pytest.mark.parametrize("speed_flags", [[], ["--packed"], ["--low-memory", "--jobs", "2"], ["--reference"]])
 def test_streams_the_greedy_continuation(exported: Exported, speed_flags: list[str]) -> None:
     case = greedy_case()
     n_new = len(cast(list[int], case["new_ids"]))
@@ -45,6 +46,31 @@ def test_streams_the_greedy_continuation(exported: Exported, speed_flags: list[s
     assert result.stdout == f"{case['prompt_text']}{case['new_text']}\n"
     summary = SUMMARY.match(result.stderr.strip())
     assert summary and int(summary.group(1)) == n_new, result.stderr
+
+
+@pytest.mark.parametrize("settings", [["--temperature", "0.9", "--seed", "3"],
+                                      ["--temperature", "1.3", "--top-k", "20", "--top-p", "0.9", "--seed", "8"]])
+def test_sampling_flags_reach_the_sampler(exported: Exported, settings: list[str]) -> None:
+    """The CLI's text is exactly the API's seeded `generate` with the same settings; and the
+    settings matter (another seed, or no temperature, gives other text), so a CLI that dropped
+    --temperature or --seed would fail here."""
+    folder = exported.folder("tiny-vocab")
+    model = potatogpt.load(folder)
+    ids = model.tokenizer.encode("Hello, my name is")
+    flags = dict(zip(settings[::2], settings[1::2]))
+
+    def api_text(seed: int, temperature: float) -> str:
+        new = model.generate(ids, 12, temperature=temperature, seed=seed, stop_at_eot=False,
+                             top_k=int(flags["--top-k"]) if "--top-k" in flags else None,
+                             top_p=float(flags["--top-p"]) if "--top-p" in flags else None)
+        return model.tokenizer.decode(list(new))
+
+    expected = api_text(int(flags["--seed"]), float(flags["--temperature"]))
+    assert expected != api_text(int(flags["--seed"]) + 1, float(flags["--temperature"]))
+    assert expected != model.tokenizer.decode(list(model.generate(ids, 12, stop_at_eot=False)))
+    result = run_cli("--weights", str(folder), "-n", "12", "--ignore-eot", *settings, "Hello, my name is")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"Hello, my name is{expected}\n"
 
 
 def test_prompt_from_a_pipe(exported: Exported) -> None:
@@ -106,6 +132,8 @@ def test_prompt_too_long_for_the_context(exported: Exported) -> None:
         (["--model", "7B"], "--model"),
         (["--jobs", "0"], "--jobs"),
         (["--packed", "--low-memory"], "not allowed with"),
+        (["--reference", "--packed"], "not allowed with"),
+        (["--reference", "--jobs", "2"], "drop --jobs"),
     ],
 )
 def test_bad_flags_are_refused(flags: list[str], message: str) -> None:

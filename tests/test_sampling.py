@@ -96,3 +96,39 @@ def test_bad_settings_are_refused() -> None:
         Sampler(top_p=0.0)
     with pytest.raises(ValueError, match="top_p"):
         Sampler(top_p=1.5)
+
+
+def frequencies(sampler: Sampler, logits: list[float], draws: int) -> list[float]:
+    counts = [0] * len(logits)
+    for _ in range(draws):
+        counts[sampler.choose(logits)] += 1
+    return [c / draws for c in counts]
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_temperature_sets_the_odds(temperature: float) -> None:
+    """With logits ln 1, ln 2, ln 4, temperature T draws token i with odds 1 : 2^(1/T) : 4^(1/T).
+
+    Worked by hand: at T = 0.5 that is 1 : 4 : 16, at T = 2 it is 1 : 1.41 : 2.  A sampler that
+    ignored T would give 1 : 2 : 4 every time; 40,000 draws tell these apart by many standard
+    errors (each frequency's is below 0.0025).
+    """
+    logits = [0.0, math.log(2.0), math.log(4.0)]
+    weights = [1.0, 2.0 ** (1 / temperature), 4.0 ** (1 / temperature)]
+    expected = [w / sum(weights) for w in weights]
+    seen = frequencies(Sampler(temperature=temperature, seed=11), logits, 40000)
+    assert seen == pytest.approx(expected, abs=0.012)
+
+
+def test_top_k_and_top_p_together() -> None:
+    """top-k first (keeps 0.4, 0.3, 0.2 of 0.4/0.3/0.2/0.1), then top-p over what it kept,
+    renormalised: 4/9 < 0.6 <= 7/9, so the nucleus is the first two, drawn 4 : 3."""
+    logits = [math.log(p) for p in (0.4, 0.3, 0.2, 0.1)]
+    seen = frequencies(Sampler(temperature=1.0, top_k=3, top_p=0.6, seed=5), logits, 20000)
+    assert seen[2] == 0.0 and seen[3] == 0.0
+    assert seen[0] == pytest.approx(4 / 7, abs=0.015)
+    # top-p alone would keep 0.4 + 0.3 too, but at 0.75 it needs the third; top-k=2 then wins.
+    seen = frequencies(Sampler(temperature=1.0, top_k=2, top_p=0.75, seed=6), logits, 5000)
+    assert seen[2] == 0.0 and seen[3] == 0.0 and seen[1] > 0.3
+    seen = frequencies(Sampler(temperature=1.0, top_p=0.75, seed=6), logits, 5000)
+    assert seen[2] > 0.1  # (the check above is not vacuous: without top-k, token 2 is drawn)

@@ -19,11 +19,9 @@ from potatogpt.config import MODEL_SIZES, GPT2Config
 from potatogpt.convert.export import convert
 from potatogpt.weights import (
     FORMAT_VERSION,
-    Checkpoint,
     WeightsError,
     expected_shape,
     is_plain_file_name,
-    missing_weights_hint,
     open_checkpoint,
     tensor_names,
 )
@@ -88,14 +86,9 @@ def test_unknown_tensor_names_are_refused(name: str) -> None:
     one_line_error(excinfo, repr(name))
 
 
-def test_missing_weights_hint() -> None:
-    assert missing_weights_hint("355M") == "python export_weights.py --model 355M"
-
-
 # --- Reading ----------------------------------------------------------------------------------
 def test_reads_every_tensor_with_its_shape(exported: Path) -> None:
     checkpoint = open_checkpoint(exported, verify_sha256=True)
-    assert isinstance(checkpoint, Checkpoint)
     assert checkpoint.folder == exported
     assert checkpoint.config == TINY
     assert not checkpoint.has_tokenizer()

@@ -31,10 +31,9 @@ Three ways to hold a weight matrix (the right operand of `x @ W`), all built onc
   digit loop, about 2-3 CPU instructions per 30-bit digit.  See `PackedWeight` for the field
   layout and why it can never overflow.
 
-`matmul(rows, columns)` is the generic plain-float product for small operands that change every
-step (attention scores and attention-weighted values), `matmul_identity` a faster drop-in for it
-that is exact to ~1e-15 rather than bit-for-bit; `matmul_weight(rows, weight)` is the product
-with a prepared weight.
+`matmul_weight(rows, weight)` is the product with a prepared weight: the same numbers as
+tensor.py's plain `matmul(rows, columns)`, which also stays the product for everything that is
+not a weight (attention's queries against the KV cache).
 """
 
 from __future__ import annotations
@@ -48,56 +47,11 @@ from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import add, mul, sub
 
+from ..tensor import dot  # for rows that can't use the identity (zeros, inf or nan)
+
 _dist = math.dist
 _fsum = math.fsum
 _INF = math.inf
-
-# --- One-off dot products ----------------------------------------------------------------------
-# For two vectors seen once (attention: a query against a key), precomputing norms would cost as
-# much as the product itself, so the identity above doesn't pay.  The best plain product:
-if sys.version_info >= (3, 12):
-    dot = math.sumprod  # one C loop, no intermediate float objects, extended precision
-
-    DOT_KERNEL = "math.sumprod"
-else:
-
-    def dot(a: Sequence[float], b: Sequence[float]) -> float:
-        """Dot product; map(mul) keeps the loop in C, sum adds the products as they come."""
-        total: float = sum(map(mul, a, b))
-        return total
-
-    DOT_KERNEL = "sum(map(mul))"
-
-
-def matmul(rows: Sequence[Sequence[float]], columns: Sequence[Sequence[float]]) -> list[list[float]]:
-    """out[i][j] = dot(rows[i], columns[j]): a matrix product with the right operand transposed.
-
-    Plain float arithmetic (each output is `dot`), so small exact cases stay exact (1*2 + 3*4 is
-    14.0, not 14.000000000000002).  `matmul_identity` is the faster alternative for attention.
-    """
-    return [list(map(dot, repeat(row, len(columns)), columns)) for row in rows]
-
-
-def matmul_identity(rows: Sequence[Sequence[float]], columns: Sequence[Sequence[float]]) -> list[list[float]]:
-    """`matmul` for unprepared operands through the math.dist identity where that is faster.
-
-    For attention, where both sides are small and change every step.  The identity needs one
-    `tuple()` and one norm per column (and per row) before its one `math.dist` per output;
-    whether that pays depends on how many rows share each column and on how fast the plain dot
-    is on this Python (_GENERIC_IDENTITY_MIN_ROWS).  Within ~1e-15 |row| |column| of the exact
-    value, but not bit-for-bit a plain loop's result.
-    """
-    if len(rows) < _GENERIC_IDENTITY_MIN_ROWS or not columns:
-        return matmul(rows, columns)
-    return _exact_matmul(rows, prepare_exact(columns))
-
-
-# Rows from which `matmul_identity` switches to the identity (measured by bench/bench_kernels.py
-# on 64-wide attention heads).  Before 3.12 the plain dot is so slow (a float object per product)
-# that even tuple() + |c| + |c - x| per column wins with a single row (23 vs 33 ns/MAC on 3.11);
-# against math.sumprod the per-column tuple() and norm must be shared by ~4 rows (14 vs 16).
-_GENERIC_IDENTITY_MIN_ROWS = 1 if sys.version_info < (3, 12) else 4
-
 
 # --- Exact weights: the math.dist identity ------------------------------------------------------
 class ExactWeight:
