@@ -3,7 +3,7 @@
 The file reads top to bottom: the parameters (named as in the checkpoint, so each field is one
 file in a weights folder: `wte`, `wpe`, `h.N.ln_1`, `h.N.attn.c_attn`, `h.N.mlp.c_fc`, `ln_f`),
 the KV cache, then the forward pass, each function built from the ones above it: `gelu`,
-`layer_norm`, `linear`, `ffn`, `attention`, `mha`, `transformer_block`, `embed`, `lm_head`, and
+`layer_norm`, `linear`, `ffn`, `attention_weights`, `attention`, `mha`, `transformer_block`, `embed`, `lm_head`, and
 `gpt2`, the whole network.  Every tensor's shape is in its type: `Tensor[Seq, Embed]` is one row
 per token being processed, one column per channel of the residual stream.  The multiply-adds
 all happen inside `@` (tensor.py's `matmul`).
@@ -146,15 +146,20 @@ def ffn(x: Tensor[Seq, Embed], mlp: MLP) -> Tensor[Seq, Embed]:
     return linear(gelu(linear(x, mlp.c_fc)), mlp.c_proj)
 
 
-def attention(q: Tensor[Seq, HeadDim], k_t: Weight[HeadDim, Ctx], v: Weight[Ctx, HeadDim]) -> Tensor[Seq, HeadDim]:
-    """softmax(q K^T / sqrt(d)) V, each query seeing only positions up to its own.
+def attention_weights(q: Tensor[Seq, HeadDim], k_t: Weight[HeadDim, Ctx]) -> Tensor[Seq, Ctx]:
+    """How much each query looks at each position: softmax(q K^T / sqrt(d)), row by row.
 
     The queries are the last q.n_rows of the positions the keys cover, so query i sits at
-    position past + i and may look at keys 0 .. past + i (the causal mask).
+    position past + i and may look at keys 0 .. past + i only (the causal mask).
     """
     past = k_t.n_out - q.n_rows
     scores = (q @ k_t) * (1.0 / math.sqrt(q.n_cols))
-    return scores.softmax_rows(causal_offset=past) @ v
+    return scores.softmax_rows(causal_offset=past)
+
+
+def attention(q: Tensor[Seq, HeadDim], k_t: Weight[HeadDim, Ctx], v: Weight[Ctx, HeadDim]) -> Tensor[Seq, HeadDim]:
+    """softmax(q K^T / sqrt(d)) V: each query's output is a weighted average of the values."""
+    return attention_weights(q, k_t) @ v
 
 
 def mha(x: Tensor[Seq, Embed], attn: Attention, cache: LayerCache, n_head: int) -> Tensor[Seq, Embed]:
