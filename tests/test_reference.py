@@ -32,7 +32,7 @@ def load_model(exported: Exported, name: str, storage: Storage = "exact") -> GPT
 
 
 def test_every_checkpoint_is_covered() -> None:
-    assert {"tiny", "tiny-prefixed", "tiny-f16", "tiny-bf16", "tiny-vocab"} <= set(CHECKPOINT_NAMES)
+    assert {"tiny", "tiny-prefixed", "tiny-f16", "tiny-bf16", "tiny-vocab", "tiny-eps"} <= set(CHECKPOINT_NAMES)
 
 
 @pytest.mark.parametrize("storage", STORAGES)
