@@ -9,18 +9,20 @@
 
 from .config import GPT2Config
 from .api import GPT2, ContextError, load
-from .tensor import ShapeError, Tensor
+from .tensor import Embedding, ShapeError, Tensor, Weight
 from .tokenizer import Tokenizer, TokenizerError
 from .weights import WeightsError
 
 __all__ = [
     "GPT2",
     "ContextError",
+    "Embedding",
     "GPT2Config",
     "ShapeError",
     "Tensor",
     "Tokenizer",
     "TokenizerError",
+    "Weight",
     "WeightsError",
     "load",
 ]

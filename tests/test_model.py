@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 import random
 
+from pathlib import Path
+
 import pytest
 
 from potatogpt.config import GPT2Config
-from potatogpt.api import GPT2, ContextError
+from potatogpt.api import GPT2, ContextError, load
 from potatogpt.model import (
     MLP,
     Attention,
@@ -139,3 +141,11 @@ def test_zero_new_tokens(model: GPT2) -> None:
 
 def test_logits_are_finite(model: GPT2) -> None:
     assert all(math.isfinite(v) for v in model.next_token_logits([50256]))
+
+
+def test_unknown_storage_and_reference_with_jobs_are_refused(tmp_path: Path) -> None:
+    # Refused before anything is read: the folder need not even exist.
+    with pytest.raises(ValueError, match="storage must be one of 'reference', 'exact', 'compact', 'packed', not 'bogus'"):
+        load(tmp_path, storage="bogus")  # type: ignore[arg-type]  # deliberately not a Storage
+    with pytest.raises(ValueError, match="reference mode runs in one process"):
+        load(tmp_path, storage="reference", jobs=2)
