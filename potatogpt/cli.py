@@ -24,7 +24,12 @@ examples:
   echo "To be, or not to be" | python -m potatogpt --model 355M
   python -m potatogpt --download --model 124M "Hello"   # export the weights first if missing
   python -m potatogpt --packed --jobs 2 "The meaning of life is"
+
+look inside (python -m potatogpt INSTRUMENT --help): trace, tokens, score, attention, lens, sample
 """
+
+# Subcommands that look inside the model instead of generating (see look.py).
+INSTRUMENTS = ("trace", "tokens", "score", "attention", "lens", "sample")
 
 
 class CLIError(Exception):
@@ -211,6 +216,10 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in INSTRUMENTS:
+        from .look import main as look  # the instruments (a late import: look.py builds on this module)
+        return look(argv)
     args = parse_args(argv)
     if isinstance(sys.stdout, io.TextIOWrapper):
         # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".

@@ -53,6 +53,14 @@ class Call:
     args: dict[str, object]
     result: object = None
     inner: list[Call] = field(default_factory=list)
+    # The shapes of the arguments and the result ("return") at the time of the call: the KV
+    # cache's keys and values are passed as Weights that keep growing after the call returns.
+    shapes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def shapes_of(values: dict[str, object]) -> dict[str, tuple[int, int]]:
+    return {name: shape for name, value in values.items()
+            if isinstance(shape := getattr(value, "shape", None), tuple)}
 
 
 @contextmanager
@@ -75,12 +83,14 @@ def record(stages: Sequence[str] = STAGES) -> Iterator[list[Call]]:
 
         def recorded(*args: object, **kwargs: object) -> object:
             call = Call(stage, dict(signature.bind(*args, **kwargs).arguments))
+            call.shapes = shapes_of(call.args)
             (open_calls[-1].inner if open_calls else outermost).append(call)
             open_calls.append(call)
             try:
                 call.result = function(*args, **kwargs)
             finally:
                 open_calls.pop()
+            call.shapes.update(shapes_of({"return": call.result}))
             return call.result
 
         return recorded
@@ -186,14 +196,20 @@ def declared_types(params: Params) -> dict[int, Hint]:
             for item in cast(list[object], value):
                 visit(item, get_args(hint)[0])
         elif isinstance(origin, type) and is_dataclass(origin):
-            # Linear[Embed, Qkv]: its fields' I and O are Embed and Qkv.
-            bindings = dict(zip(getattr(origin, "__parameters__", ()), get_args(hint)))
-            field_hints = get_type_hints(origin)
-            for f in fields(origin):
-                visit(getattr(value, f.name), substitute(field_hints[f.name], bindings))
+            for name, field_hint in field_types(hint).items():
+                visit(getattr(value, name), field_hint)
 
     visit(params, Params)
     return known
+
+
+def field_types(hint: Hint) -> dict[str, Hint]:
+    """A dataclass's field annotations, for one parametrization of it: for Linear[Embed, Qkv],
+    {'weight': Weight[Embed, Qkv], 'bias': Tensor[One, Qkv]}."""
+    origin = get_origin(hint) or hint
+    bindings = dict(zip(getattr(origin, "__parameters__", ()), get_args(hint)))
+    annotations = get_type_hints(origin)
+    return {f.name: substitute(annotations[f.name], bindings) for f in fields(cast(type, origin))}
 
 
 def unify(pattern: Hint, actual: Hint, bindings: dict[TypeVar, Hint]) -> None:
@@ -238,6 +254,11 @@ class WordMerges:
     symbols: list[str]
     merges: list[tuple[int, tuple[str, str], list[str]]]  # (rank, pair, parts after the merge)
     ids: list[int]
+
+    @property
+    def tokens(self) -> list[str]:
+        """The pieces the merges leave: one per token id."""
+        return self.merges[-1][2] if self.merges else self.symbols
 
 
 def explain_tokens(tokenizer: Tokenizer, text: str) -> list[WordMerges]:
@@ -305,7 +326,7 @@ class Setting:
 class LabColumn:
     setting: Setting
     probs: list[float]  # the probabilities at the setting's temperature
-    candidates: int  # how many tokens a draw may pick: the nucleus size with top-p
+    candidates: Sequence[int]  # the tokens a draw may pick (their number is the nucleus size, with top-p)
     counts: Counter[int]  # token id -> how often it was drawn
 
 
@@ -318,7 +339,7 @@ def sampling_lab(logits: Sequence[float], settings: Sequence[Setting], draws: in
         sampler = Sampler(setting.temperature, setting.top_k, setting.top_p, seed)
         probs, candidates = sampler.distribution(logits)
         counts = Counter(sample_from(probs, candidates, sampler.rng) for _ in range(draws))
-        columns.append(LabColumn(setting, probs, len(candidates), counts))
+        columns.append(LabColumn(setting, probs, candidates, counts))
     return columns
 
 
