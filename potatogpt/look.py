@@ -326,10 +326,14 @@ def format_heads(patterns: Sequence[Sequence[Tensor[Seq, Ctx]]], layers: Sequenc
             first = mean([row[0] for row in rows[1:]])
             previous = mean([row[i - 1] for i, row in enumerate(rows) if i >= 1])
             itself = mean([row[i] for i, row in enumerate(rows) if i >= 1])
-            i, j = max(((i, j) for i in range(len(rows)) for j in range(i + 1)), key=lambda ij: rows[ij[0]][ij[1]])
-            lines.append(f"{layer}.{head:<4} {first:>6.3f} {previous:>6.3f} {itself:>6.3f}   "
-                         f"{labels[i]} -> {labels[j]} {rows[i][j]:.3f}")
-    lines.append("(first, prev, self: mean weight over tokens 1.. on position 0, the previous token, themselves)")
+            # (Token 0 can only look at itself: its weight 1 says nothing about the head.)
+            links = [(i, j) for i in range(1, len(rows)) for j in range(i + 1)]
+            strongest = ""
+            if links:
+                i, j = max(links, key=lambda ij: rows[ij[0]][ij[1]])
+                strongest = f"{labels[i]} -> {labels[j]} {rows[i][j]:.3f}"
+            lines.append(f"{layer}.{head:<4} {first:>6.3f} {previous:>6.3f} {itself:>6.3f}   {strongest}")
+    lines.append("(first, prev, self: the mean weight tokens 1.. give position 0, the token before them, themselves)")
     return lines
 
 
@@ -394,7 +398,7 @@ def format_expected(tokenizer: Tokenizer, logits: Sequence[float], columns: Sequ
     chances = []
     for c in columns:
         inside = token in c.candidates
-        chance = c.probs[token] / sum(c.probs[t] for t in c.candidates) if inside else 0.0
-        chances.append(f"{c.setting.label}: {percent(chance)}")
+        chance = percent(c.probs[token] / sum(c.probs[t] for t in c.candidates)) if inside else "not a candidate"
+        chances.append(f"{c.setting.label}: {chance}")
     return [f"{token_label(tokenizer, token)} (id {token}): rank {rank} of {len(logits)}, probability {percent(p)} at T=1",
             "  chance per draw: " + ", ".join(chances)]
