@@ -175,5 +175,6 @@ def test_lab_draws_are_the_samplers_own_choices() -> None:
 
 def test_rank_of() -> None:
     logits = [0.0, 2.0, 1.0, 3.0]
-    assert instruments.rank_of(logits, 3) == (1, pytest.approx(softmax(logits)[3]))
+    rank, p = instruments.rank_of(logits, 3)
+    assert rank == 1 and p == pytest.approx(softmax(logits)[3])
     assert instruments.rank_of(logits, 0)[0] == 4
