@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NewType, TypeVar, get_args
 
+from . import tensor
 from .api import GPT2
 from .cli import CLIError, load_model, positive_int, probability, non_negative_float
 from .config import MODEL_SIZES
@@ -30,6 +33,7 @@ from .instruments import (
     sampling_lab,
     trace,
     type_name,
+    walk,
 )
 from .model import Linear
 from .sampling import softmax, top_k_candidates
@@ -95,10 +99,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sample.add_argument("--rows", type=positive_int, default=12, metavar="N", help="tokens listed (default 12)")
     sample.add_argument("--expect", default=None, metavar="TOKEN",
                         help="report one token's rank and probability, e.g. ' Paris' (mind the leading space)")
-    args = parser.parse_args(argv)
-    if not args.text:
-        parser.error("the text is empty: give some text to look at")
-    return args
+    return parser.parse_args(argv)
 
 
 DEFAULT_SETTINGS = (Setting(1.0), Setting(0.5), Setting(1.0, top_k=10), Setting(1.0, top_p=0.9),
@@ -122,13 +123,22 @@ def setting(text: str) -> Setting:
 
 
 def main(argv: Sequence[str]) -> int:
+    """Run one instrument; errors are one line on stderr and exit status 1 (bad flags: 2)."""
     args = parse_args(argv)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # a terminal that can't show a character gets "?"
     try:
+        if not args.text:
+            raise CLIError("the text is empty: give some text to look at")
         args.run(args)
     except CLIError as e:
         print(f"potatogpt: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\npotatogpt: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head`: stop quietly (see cli.main)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
 
@@ -156,6 +166,7 @@ def token_label(tokenizer: Tokenizer, token: int) -> str:
 
 
 def percent(p: float) -> str:
+    """'12.3%', or '4.7e-05' for a probability too small to show that way."""
     return f"{p:.1%}" if p >= 0.001 else f"{p:.1e}"
 
 
@@ -183,7 +194,24 @@ def format_pass(forward_pass: Pass, tokenizer: Tokenizer) -> list[str]:
     chosen = " (the greedy choice after the prompt)" if forward_pass.start else ""
     header = (f"{forward_pass.name}: {text}{chosen} at {where}; "
               f"the KV cache grows from {start} to {start + len(ids)} positions")
-    return [header, *format_calls(forward_pass.calls, forward_pass, depth=1)]
+    sizes = "  ".join(f"{brand}={'/'.join(map(str, sorted(n)))}" for brand, n in brand_sizes(forward_pass).items())
+    return [header, *format_calls(forward_pass.calls, forward_pass, depth=1), f"  sizes: {sizes}"]
+
+
+def brand_sizes(forward_pass: Pass) -> dict[str, set[int]]:
+    """What each brand stood for in this pass, read off the shapes: {'Seq': {5}, 'Embed': {768}, ...}."""
+    sizes: dict[str, set[int]] = {}
+    for call in walk(forward_pass.calls):
+        for name, shape in call.shapes.items():
+            for brand, size in zip(get_args(forward_pass.types[id(call)][name]), shape):
+                if not isinstance(brand, TypeVar):
+                    sizes.setdefault(type_name(brand), set()).add(size)
+    return {brand: sizes[brand] for brand in brand_order() if brand in sizes}
+
+
+def brand_order() -> list[str]:
+    """The dimension brands in the order tensor.py defines (and explains) them."""
+    return [name for name, value in vars(tensor).items() if isinstance(value, NewType)]
 
 
 def format_calls(calls: list[Call], forward_pass: Pass, depth: int) -> list[str]:
@@ -363,7 +391,7 @@ def run_sample(args: argparse.Namespace) -> None:
     logits = model.next_token_logits(encode(model, args.text))
     columns = sampling_lab(logits, args.settings or DEFAULT_SETTINGS, args.draws, args.seed)
     print(f"the next token after {args.text!r}: {args.draws} draws per setting, seed {args.seed}")
-    print_lines(format_lab(model.tokenizer, columns, args.rows))
+    print_lines(format_lab(model.tokenizer, softmax(logits), columns, args.rows))
     if expected is not None:
         print_lines(format_expected(model.tokenizer, logits, columns, expected))
 
@@ -376,11 +404,11 @@ def expected_token(tokenizer: Tokenizer, text: str) -> int:
     return ids[0]
 
 
-def format_lab(tokenizer: Tokenizer, columns: Sequence[LabColumn], rows: int) -> list[str]:
+def format_lab(tokenizer: Tokenizer, base: Sequence[float], columns: Sequence[LabColumn], rows: int) -> list[str]:
+    """A column of draw counts per setting, one row per token (the likeliest at T=1 first)."""
     widths = [max(7, len(c.setting.label)) for c in columns]
     drawn = {token for c in columns for token in c.counts}
-    base = columns[0].probs
-    listed = sorted(drawn, key=lambda t: -base[t])[:rows]
+    listed = sorted(drawn, key=lambda t: (-base[t], t))[:rows]
     header = f"{'token':<16} {'p(T=1)':>8} " + " ".join(f"{c.setting.label:>{w}}" for c, w in zip(columns, widths))
     lines = [header]
     for token in listed:
