@@ -274,15 +274,14 @@ def format_tokens(tokenizer: Tokenizer, text: str) -> list[str]:
     lines = [
         f"text: {text!r} ({len(text)} characters, {len(text.encode('utf-8'))} bytes of UTF-8)",
         "1. pre-tokenizer pieces (BPE never merges across two): " + " ".join(repr(w.text) for w in words),
-        "2. each byte as GPT-2's printable symbol for it (the space byte is Ġ):",
-        *[f"     {word.text!r:<16} {' '.join(word.symbols)}" for word in words],
-        "3. merges, the earliest-learned (lowest rank) pair first, until no pair is a known merge:",
+        "2. each piece's bytes as GPT-2's printable symbols (the space byte is Ġ), then BPE's merges:",
+        "   the earliest-learned pair (lowest rank) first, until no adjacent pair is a known merge",
     ]
     for word in words:
         lines.append(f"     {word.text!r:<16} {' '.join(word.symbols)}")
         for rank, (left, right), parts in word.merges:
             lines.append(f"       rank {rank:<6} {left}+{right} -> {' '.join(parts)}")
-    lines.append(f"4. {len(ids)} tokens, each piece looked up in the vocabulary (id, piece, what it stands for):")
+    lines.append(f"3. {len(ids)} tokens, each piece looked up in the vocabulary (id, piece, what it stands for):")
     lines += [f"     {i:>6}  {piece:<12} {token_label(tokenizer, i)}"
               for word in words for i, piece in zip(word.ids, word.tokens)]
     return lines
