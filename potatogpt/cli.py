@@ -37,6 +37,10 @@ class CLIError(Exception):
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in INSTRUMENTS:
+        from .look import parse_args as parse_instrument  # (a late import: look.py builds on this module)
+        return parse_instrument(argv)
     parser = argparse.ArgumentParser(
         prog="potatogpt",
         description="GPT-2 in pure Python: prints the prompt, then streams each new token as it is chosen.",
@@ -153,6 +157,8 @@ def describe_top(tokenizer: Tokenizer, logits: list[float], k: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if "look" in args:  # an instrument: see look.py
+        return int(args.look(args))
     prompt = read_prompt(args)
     started = time.perf_counter()
     model = load_model(args)
@@ -216,10 +222,6 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in INSTRUMENTS:
-        from .look import main as look  # the instruments (a late import: look.py builds on this module)
-        return look(argv)
     args = parse_args(argv)
     if isinstance(sys.stdout, io.TextIOWrapper):
         # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".

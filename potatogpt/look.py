@@ -2,16 +2,14 @@
 
 Each subcommand is one classroom instrument: it computes with instruments.py and prints a
 plain-text table.  `python -m potatogpt "prompt"` (no subcommand) still generates text: see
-cli.py, which hands any command line that starts with one of these names to `main` here.
+cli.py, which hands any command line that starts with one of these names to `parse_args` here
+and then runs it (`look`) inside its own error handling.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import math
-import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NewType, TypeVar, get_args
@@ -69,7 +67,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                 needs_model: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help, parents=[model_options] if needs_model else [])
         sub.add_argument("text", help="the text to look at")
-        sub.set_defaults(run=run)
+        sub.set_defaults(look=look, instrument=run)
         return sub
 
     command("trace", run_trace, "every stage of one forward pass (the prompt, then one cached decode step), "
@@ -122,24 +120,12 @@ def setting(text: str) -> Setting:
         raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
 
 
-def main(argv: Sequence[str]) -> int:
-    """Run one instrument; errors are one line on stderr and exit status 1 (bad flags: 2)."""
-    args = parse_args(argv)
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(errors="replace")  # a terminal that can't show a character gets "?"
-    try:
-        if not args.text:
-            raise CLIError("the text is empty: give some text to look at")
-        args.run(args)
-    except CLIError as e:
-        print(f"potatogpt: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\npotatogpt: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `... | head`: stop quietly (see cli.main)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+def look(args: argparse.Namespace) -> int:
+    """Run the chosen instrument (cli.run calls this; its errors are reported as cli.main reports
+    any other: one line on stderr)."""
+    if not args.text:
+        raise CLIError("the text is empty: give some text to look at")
+    args.instrument(args)
     return 0
 
 
