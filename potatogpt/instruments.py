@@ -82,7 +82,9 @@ def record(stages: Sequence[str] = STAGES) -> Iterator[list[Call]]:
         signature = inspect.signature(function)
 
         def recorded(*args: object, **kwargs: object) -> object:
-            call = Call(stage, dict(signature.bind(*args, **kwargs).arguments))
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()  # (so that every parameter has a value to show)
+            call = Call(stage, dict(bound.arguments))
             call.shapes = shapes_of(call.args)
             (open_calls[-1].inner if open_calls else outermost).append(call)
             open_calls.append(call)
@@ -348,8 +350,3 @@ def rank_of(logits: Sequence[float], token: int) -> tuple[int, float]:
     probs = softmax(logits)
     return 1 + sum(p > probs[token] for p in probs), probs[token]
 
-
-__all__ = [
-    "STAGES", "Call", "LabColumn", "LensRow", "Pass", "Setting", "WordMerges", "attention_patterns",
-    "explain_tokens", "logit_lens", "rank_of", "record", "resolve_types", "sampling_lab", "trace", "type_name",
-]

@@ -130,12 +130,13 @@ def look(args: argparse.Namespace) -> int:
 
 
 # --- Shared pieces ------------------------------------------------------------------------------
-def encode(model: GPT2, text: str, *, extra: int = 0) -> list[int]:
-    """The text's ids, refused in one line if they and `extra` more positions overflow the context."""
+def encode(model: GPT2, text: str, *, decode_step: bool = False) -> list[int]:
+    """The text's ids, refused in one line if they (and a decode step after them) overflow the context."""
     ids = model.tokenizer.encode(text)
-    if len(ids) + extra > model.config.n_ctx:
-        raise CLIError(f"the text is {len(ids)} tokens{f' (+{extra})' if extra else ''}, but the model's context "
-                       f"is {model.config.n_ctx} positions: shorten it")
+    if len(ids) + decode_step > model.config.n_ctx:
+        also = " and the decode step needs one more position" if decode_step else ""
+        raise CLIError(f"the text is {len(ids)} tokens{also}, but the model's context is "
+                       f"{model.config.n_ctx} positions: shorten it")
     too_big = [i for i in ids if i >= model.config.vocab_size]
     if too_big:
         raise CLIError(f"token id {too_big[0]} is outside this model's vocabulary of {model.config.vocab_size}")
@@ -166,7 +167,7 @@ UNITS = {"transformer_block": "block", "attention": "head"}  # repeated stages, 
 
 def run_trace(args: argparse.Namespace) -> None:
     model = load_model(args)
-    passes = trace(model, encode(model, args.text, extra=1))
+    passes = trace(model, encode(model, args.text, decode_step=True))
     for i, forward_pass in enumerate(passes):
         if i:
             print()

@@ -62,7 +62,7 @@ def test_readme_python_snippets_run(capsys: pytest.CaptureFixture[str], exported
     (["trace", ""], "the text is empty"),
     (["tokens", ""], "the text is empty"),
     (["score", " ".join(["word"] * 70)], "the text is 70 tokens, but the model's context is 64 positions"),
-    (["trace", " ".join(["word"] * 64)], "the text is 64 tokens (+1)"),
+    (["trace", " ".join(["word"] * 64)], "the text is 64 tokens and the decode step needs one more position"),
     (["lens", " ".join(["word"] * 65)], "the model's context is 64 positions"),
     (["sample", "Hi", "--expect", " Parisian"], "--expect ' Parisian' is 2 tokens"),
 ])
