@@ -265,6 +265,8 @@ class WordMerges:
 
 def explain_tokens(tokenizer: Tokenizer, text: str) -> list[WordMerges]:
     """The tokenizer's steps for `text`, word by word (see tokenizer.py's docstring)."""
+    # What encode() reads: a lone surrogate (from bytes that were not UTF-8, say) becomes U+FFFD.
+    text = tokenizer.decode(tokenizer.encode(text))
     words = []
     for word in pre_tokenize(text):
         symbols = [BYTE_TO_UNICODE[b] for b in word.encode("utf-8")]

@@ -257,6 +257,7 @@ def run_tokens(args: argparse.Namespace) -> None:
 
 def format_tokens(tokenizer: Tokenizer, text: str) -> list[str]:
     words = explain_tokens(tokenizer, text)
+    text = "".join(word.text for word in words)  # (as the tokenizer read it: see explain_tokens)
     ids = [i for word in words for i in word.ids]
     lines = [
         f"text: {text!r} ({len(text)} characters, {len(text.encode('utf-8'))} bytes of UTF-8)",
@@ -374,9 +375,11 @@ def run_lens(args: argparse.Namespace) -> None:
 def run_sample(args: argparse.Namespace) -> None:
     model = load_model(args)
     expected = None if args.expect is None else expected_token(model.tokenizer, args.expect)
-    logits = model.next_token_logits(encode(model, args.text))
+    ids = encode(model, args.text)
+    logits = model.next_token_logits(ids)
     columns = sampling_lab(logits, args.settings or DEFAULT_SETTINGS, args.draws, args.seed)
-    print(f"the next token after {args.text!r}: {args.draws} draws per setting, seed {args.seed}")
+    print(f"the next token after {token_label(model.tokenizer, ids[-1])}: {args.draws} draws per setting, "
+          f"seed {args.seed}")
     print_lines(format_lab(model.tokenizer, softmax(logits), columns, args.rows))
     if expected is not None:
         print_lines(format_expected(model.tokenizer, logits, columns, expected))

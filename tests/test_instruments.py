@@ -147,7 +147,7 @@ def test_type_names_are_the_codes_own() -> None:
 # --- Tokens -------------------------------------------------------------------------------------
 def test_merge_steps_end_where_bpe_and_encode_end() -> None:
     tokenizer = Tokenizer.gpt2()
-    for text in ["Hello, Karpathy 🤗", " antidisestablishmentarianism", "naïve café 東京", "  x\n\n"]:
+    for text in ["Hello, Karpathy 🤗", " antidisestablishmentarianism", "naïve café 東京", "  x\n\n", "\udcff lone"]:
         for word in instruments.explain_tokens(tokenizer, text):
             assert len(word.tokens) == len(word.ids) == len(tokenizer.encode(word.text))
             ranks = [rank for rank, _pair, _parts in word.merges]
