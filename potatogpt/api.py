@@ -16,7 +16,7 @@ from .fast import fast_weight
 from .fast.kernels import no_cyclic_gc
 from .fast.parallel import WorkerPool
 from .model import MLP, Attention, Block, KVCache, LayerNorm, Linear, Params, gpt2, hidden_states, lm_head, new_kv_cache
-from .sampling import Sampler
+from .sampling import Sampler, log_softmax
 from .tensor import ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, from_flat, weight_from_flat
 from .tokenizer import Tokenizer
 from .weights import Checkpoint, open_checkpoint
@@ -121,6 +121,16 @@ class GPT2:
         kv_cache = self.new_kv_cache()
         self._check(ids, 0)
         return lm_head(hidden_states(ids, self.params, kv_cache, self.config), self.params, self.config).tolist()
+
+    def score(self, ids: Sequence[int]) -> list[float]:
+        """How likely the model finds `ids`: entry i is the natural log of the probability it
+        gives ids[i + 1] after ids[0 .. i].  The mean of their negatives is the loss
+        (cross-entropy) a trainer reports, and exp of that is the perplexity."""
+        if len(ids) < 2:
+            raise ValueError("scoring needs at least two tokens: the first is only ever a condition")
+        # The last token is only scored, never fed in, so ids may be one longer than the context.
+        rows = self.logits(ids[:-1])
+        return [log_softmax(row)[token] for row, token in zip(rows, ids[1:])]
 
     def generate(
         self,

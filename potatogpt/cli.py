@@ -24,7 +24,12 @@ examples:
   echo "To be, or not to be" | python -m potatogpt --model 355M
   python -m potatogpt --download --model 124M "Hello"   # export the weights first if missing
   python -m potatogpt --packed --jobs 2 "The meaning of life is"
+
+look inside (python -m potatogpt INSTRUMENT --help): trace, tokens, score, attention, lens, sample
 """
+
+# Subcommands that look inside the model instead of generating (see look.py).
+INSTRUMENTS = ("trace", "tokens", "score", "attention", "lens", "sample")
 
 
 class CLIError(Exception):
@@ -32,6 +37,10 @@ class CLIError(Exception):
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in INSTRUMENTS:
+        from .look import parse_args as parse_instrument  # (a late import: look.py builds on this module)
+        return parse_instrument(argv)
     parser = argparse.ArgumentParser(
         prog="potatogpt",
         description="GPT-2 in pure Python: prints the prompt, then streams each new token as it is chosen.",
@@ -148,6 +157,8 @@ def describe_top(tokenizer: Tokenizer, logits: list[float], k: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if "look" in args:  # an instrument: see look.py
+        return int(args.look(args))
     prompt = read_prompt(args)
     started = time.perf_counter()
     model = load_model(args)

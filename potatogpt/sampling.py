@@ -20,6 +20,13 @@ def softmax(logits: Sequence[float], temperature: float = 1.0) -> list[float]:
     return [e / total for e in exps]
 
 
+def log_softmax(logits: Sequence[float]) -> list[float]:
+    """The natural log of softmax(logits), computed without ever rounding a tiny probability to 0."""
+    top = max(logits)
+    log_total = top + math.log(sum(math.exp(v - top) for v in logits))
+    return [v - log_total for v in logits]
+
+
 def top_k_candidates(probs: Sequence[float], k: int) -> list[int]:
     """The indices of the k most likely tokens, most likely first."""
     return sorted(range(len(probs)), key=lambda i: -probs[i])[:k]
@@ -79,10 +86,20 @@ class Sampler:
         """The next token id."""
         if self.temperature == 0.0:
             return argmax(logits)
+        probs, candidates = self.distribution(logits)
+        return sample_from(probs, candidates, self.rng)
+
+    def distribution(self, logits: Sequence[float]) -> tuple[list[float], Sequence[int]]:
+        """What `choose` draws from: the probabilities at this temperature, and the tokens it may
+        pick (all of them without top-k or top-p; the nucleus with top-p).  Greedy decoding
+        picks argmax(logits) with probability 1."""
+        if self.temperature == 0.0:
+            best = argmax(logits)
+            return [float(i == best) for i in range(len(logits))], [best]
         probs = softmax(logits, self.temperature)
         if self.top_k is None and self.top_p is None:
-            return sample_from(probs, range(len(probs)), self.rng)
+            return probs, range(len(probs))
         candidates = top_k_candidates(probs, self.top_k or len(probs))
         if self.top_p is not None:
             candidates = top_p_candidates(probs, candidates, self.top_p)
-        return sample_from(probs, candidates, self.rng)
+        return probs, candidates

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +39,7 @@ __all__ = [
     "bpe",
     "bytes_to_unicode",
     "merge",
+    "merge_steps",
     "pre_tokenize",
     "symbols_to_bytes",
 ]
@@ -429,3 +430,21 @@ def _without_lone_surrogates(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+# --- BPE, one step at a time (for explaining it) --------------------------------------------------
+def merge_steps(tokenizer: Tokenizer, word: str) -> Iterator[tuple[int, tuple[str, str], list[str]]]:
+    """Each merge `bpe` makes in one pre-token, in order: (rank, the pair merged, the parts after).
+
+    The same loop as `bpe`, starting from the word's byte symbols (step 2), but it reports every
+    step, which `python -m potatogpt tokens` prints: 'rank 9  a+t -> Ġ K a r p at h y'.
+    The parts after the last step are the word's tokens.
+    """
+    ranks = tokenizer._ranks
+    parts = [BYTE_TO_UNICODE[b] for b in word.encode("utf-8")]
+    while len(parts) >= 2:
+        best = min(zip(parts, parts[1:]), key=lambda pair: ranks.get(pair, _NOT_A_MERGE))
+        if best not in ranks:
+            return
+        parts = merge(parts, best)
+        yield ranks[best], best, parts
