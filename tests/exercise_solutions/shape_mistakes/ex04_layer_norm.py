@@ -1,0 +1,17 @@
+import math
+from typing import TypeVar
+
+from potatogpt.model import LayerNorm
+from potatogpt.tensor import Embed, Tensor
+
+R = TypeVar("R", bound=int)
+
+
+def layer_norm(x: Tensor[R, Embed], ln: LayerNorm, eps: float) -> Tensor[R, Embed]:
+    gain, bias = ln.weight.row(0), ln.bias.row(0)
+    out = []
+    for row in x.rows:
+        mean = sum(row) / len(row)
+        var = sum((v - mean) ** 2 for v in row) / len(row)
+        out.append([(v - mean) / math.sqrt(var + eps) * g + b for v, g, b in zip(row, gain, bias)])
+    return out  # mypy: return-value
