@@ -122,7 +122,7 @@ def check_tokenizer(s: Solution, lab: Lab) -> None:
         got = table if isinstance(table, dict) else {}
         wrong = [b for b in range(256) if got.get(b) != want_table[b]]
         lines = [f"bytes_to_unicode(): {len(wrong)} of the 256 bytes have the wrong symbol",
-                 f"  first: byte {wrong[0]}: yours {got.get(wrong[0])!r}, expected {want_table[wrong[0]]!r}"]
+                 f"  the first wrong one is byte {wrong[0]}: yours {got.get(wrong[0])!r}, expected {want_table[wrong[0]]!r}"]
         if got == {b: chr(b) for b in range(256)}:
             lines.append("  hint: every byte stands for itself; the 68 that are not printable Latin-1 (control "
                          "codes, space, DEL, 0xA0, 0xAD) must take chr(256), chr(257), ... in byte order")
