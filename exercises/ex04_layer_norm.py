@@ -32,6 +32,7 @@ Stage 2, values: `python -m exercises check 4`.
 
 from __future__ import annotations
 
+import math
 from typing import TypeVar
 
 from potatogpt.model import LayerNorm

@@ -85,6 +85,7 @@ class Solution:
 
 def load_solution(path: Path) -> Solution:
     """Import one exercise file under a private name (so a folder of answers can sit beside it)."""
+    path = path.resolve()
     spec = importlib.util.spec_from_file_location(f"_solution_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
@@ -102,6 +103,8 @@ def as_rows(value: object, what: str) -> Rows:
         return [[float(v) for v in value]]
     if isinstance(value, list) and all(isinstance(r, list) for r in value):
         return [[float(v) for v in row] for row in value]
+    if value is None:
+        raise Failed([f"{what} returned None: is a `return` missing?"])
     raise Failed([f"{what} returned a {type(value).__name__}, not a Tensor"])
 
 
@@ -148,7 +151,8 @@ def hints(got: Rows, wrong: Mapping[str, object]) -> list[str]:
 def check_equal(what: str, got: object, want: Sequence[object], wrong: Mapping[str, Sequence[object]] | None = None) -> None:
     """Fail unless the list `got` equals `want` exactly (token ids, merged pieces)."""
     if not isinstance(got, list):
-        raise Failed([f"{what} returned a {type(got).__name__}, not a list"])
+        missing = ": is a `return` missing?" if got is None else ""
+        raise Failed([f"{what} returned {type(got).__name__}, not a list{missing}"])
     if got == list(want):
         return
     first = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
@@ -257,13 +261,23 @@ def grade_file(exercise: Exercise, path: Path, lab: Lab) -> Report:
 
 def crash_lines(error: BaseException, file: Path | None) -> list[str]:
     """The error, and the last line of the student's file it passed through."""
+    if isinstance(error, SyntaxError):
+        return [f"SyntaxError: {error.msg}", f"at {readable(file)}, line {error.lineno}: {(error.text or '').strip()}"]
     lines = [f"{type(error).__name__}: {error}"]
-    if isinstance(error, SyntaxError) and error.lineno is not None:
-        return [*lines, f"at line {error.lineno}"]
     frames = [f for f in traceback.extract_tb(error.__traceback__) if file is not None and Path(f.filename) == file]
     if frames:
-        lines.append(f"at {frames[-1].filename}, line {frames[-1].lineno}: {frames[-1].line}")
+        lines.append(f"at {readable(file)}, line {frames[-1].lineno}: {frames[-1].line}")
     return lines
+
+
+def readable(file: Path | None) -> str:
+    """A path as short as it can be: relative to the current folder when it is inside it."""
+    if file is None:
+        return "your solution"
+    try:
+        return str(file.relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)
 
 
 @contextmanager
