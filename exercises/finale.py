@@ -27,18 +27,18 @@ from .grader import CHECKPOINTS, Lab, grade_file, load_solution, plugged_in, sol
 def run_finale(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="potatogpt-finale-") as workdir, ExitStack() as plugs:
         lab = Lab(Path(workdir))
-        yours = []
+        yours, ours = [], []
         for exercise in EXERCISES:
             path = solution_path(args.solutions, exercise)
-            if grade_file(exercise, path, lab).status != "passed":
+            status = grade_file(exercise, path, lab).status
+            if status != "passed":
+                ours.append(f"ex{exercise.number:02d} ({status})")
                 continue
             solution = load_solution(path)
             functions = {name: solution.function(name) for name in exercise.functions}
             plugs.enter_context(plugged_in(importlib.import_module(exercise.target), functions))
-            yours.append(exercise.number)
-        print(f"yours: {', '.join(f'ex{n:02d}' for n in yours) or 'nothing yet'}; "
-              f"potatogpt's: {', '.join(f'ex{e.number:02d}' for e in EXERCISES if e.number not in yours) or 'nothing'}",
-              file=sys.stderr)
+            yours.append(f"ex{exercise.number:02d}")
+        print(f"yours: {', '.join(yours) or 'nothing yet'}; potatogpt's: {', '.join(ours) or 'nothing'}", file=sys.stderr)
 
         folder = args.weights
         if folder is None:  # offline: the tiny checkpoint with GPT-2's vocabulary (random weights, so gibberish)

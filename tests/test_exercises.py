@@ -122,6 +122,19 @@ def test_a_crash_is_one_line_with_the_place_in_your_file(tmp_path: Path, lab: La
                             f"at {broken}, line 2: return x.map(lambda v: v / 0.0)"]  # (tmp_path: outside the current folder)
 
 
+def test_the_teachers_page_shows_a_real_report_and_the_lessons_times(lab: Lab) -> None:
+    page = (EXERCISES_DIR / "README.md").read_text(encoding="utf-8")
+    wrong = next(function for _n, _name, function, hint in WRONG if hint.startswith("no 1/sqrt"))
+    report = grade(BY_NUMBER[6], with_replaced(BY_NUMBER[6], "attention_weights", wrong), lab)
+    assert f"$ python -m exercises check 6\n{report}\n" in page
+    for exercise in EXERCISES:
+        lesson = load_solution(exercise.file).module.__doc__ or ""
+        minutes = re.search(r"\(about (\d+) minutes\)", lesson)
+        assert minutes, exercise.stem
+        assert f"| {exercise.number} | `{exercise.stem}.py` |" in page
+        assert f"| {minutes[1]} min |" in page.split(f"`{exercise.stem}.py`")[1].splitlines()[0], exercise.stem
+
+
 # --- Stage 1: the mypy messages the lessons quote --------------------------------------------------
 MARK = re.compile(r"^(?P<code>.*?)\s*#\s*mypy:\s*(?P<error>[a-z-]+)\s*$")
 REPORTED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<message>.*)$")
