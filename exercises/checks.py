@@ -129,7 +129,7 @@ def check_tokenizer(s: Solution, lab: Lab) -> None:
         raise Failed(lines)
 
     for parts, pair in MERGE_CASES:
-        check_equal(f"merge({parts}, {pair})", s.call("merge", list(parts), pair), bpe_tokenizer.merge(parts, pair), {
+        check_equal(f"merge({parts}, {pair})", s.call("merge", list(parts), pair), bpe_tokenizer.merge(parts, pair), lambda: {
             "only the first occurrence was merged: keep going to the end of the list": merge_first_only(parts, pair),
             "merged from the right: scan left to right, and step past a pair once it is merged":
                 merge_right_to_left(parts, pair),
@@ -142,7 +142,7 @@ def check_tokenizer(s: Solution, lab: Lab) -> None:
         want = bpe_tokenizer.bpe(symbols, ranks)
         pieces = s.call("bpe", symbols, ranks)
         if pieces != want:
-            check_equal(f"bpe({symbols!r}, ranks)", pieces, want, {
+            check_equal(f"bpe({symbols!r}, ranks)", pieces, want, lambda: {
                 "the latest-learned pair was merged first: pick the LOWEST rank":
                     bpe_variant(symbols, ranks, lambda known: max(known, key=ranks.__getitem__)),
                 "the leftmost known pair was merged first: pick the one with the lowest rank":
@@ -164,13 +164,13 @@ def check_embedding(s: Solution, lab: Lab) -> None:
     ids = lab.tokenizer.encode(TEXT)
     seq = Seq(len(ids))
     for start in (0, 5):
-        wrong: dict[str, object] = {
-            "only the token vectors: add the position vectors (rows of wpe) too": gpt.params.wte.lookup(ids, seq),
-            "only the position vectors: add the token vectors (rows of wte, picked by id) too":
-                gpt.params.wpe.lookup(range(start, start + seq), seq),
-        }
-        if start:
-            wrong["the positions started at 0: the first id is at position `start`"] = stream(gpt, ids, 0)
+        def wrong(start: int = start) -> dict[str, object]:
+            return {
+                "only the token vectors: add the position vectors (rows of wpe) too": gpt.params.wte.lookup(ids, seq),
+                "only the position vectors: add the token vectors (rows of wte, picked by id) too":
+                    gpt.params.wpe.lookup(range(start, start + seq), seq),
+                **({"the positions started at 0: the first id is at position `start`": stream(gpt, ids, 0)} if start else {}),
+            }
         check_close(f"embed({len(ids)} ids, params, start={start})", s.call("embed", ids, gpt.params, start),
                     stream(gpt, ids, start), wrong)
 
@@ -181,7 +181,7 @@ def check_gelu(s: Solution, lab: Lab) -> None:
     block = gpt.params.h[0]
     x = model.linear(model.layer_norm(stream(gpt, IDS), block.ln_2, gpt.config.layer_norm_epsilon), block.mlp.c_fc)
     c = math.sqrt(2.0 / math.pi)
-    check_close("gelu(block 0's MLP activations)", s.call("gelu", x), model.gelu(x), {
+    check_close("gelu(block 0's MLP activations)", s.call("gelu", x), model.gelu(x), lambda: {
         "this is the exact GELU, x * Phi(x) with erf: GPT-2 uses the tanh approximation":
             x.map(lambda v: 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))),
         "the 0.044715 * x**3 term is missing": x.map(lambda v: 0.5 * v * (1.0 + math.tanh(c * v))),
@@ -212,6 +212,10 @@ def check_layer_norm(s: Solution, lab: Lab) -> None:
 
 
 def check_layer_norm_of(s: Solution, what: str, x: Tensor[R, Embed], ln: model.LayerNorm, eps: float) -> None:
+    check_close(what, s.call("layer_norm", x, ln, eps), model.layer_norm(x, ln, eps), lambda: layer_norm_variants(x, ln, eps))
+
+
+def layer_norm_variants(x: Tensor[R, Embed], ln: model.LayerNorm, eps: float) -> dict[str, Rows]:
     gain, bias = ln.weight.row(0), ln.bias.row(0)
     rows = x.tolist()
     wrong = {
@@ -226,7 +230,7 @@ def check_layer_norm_of(s: Solution, what: str, x: Tensor[R, Embed], ln: model.L
         by_column = normalise(transpose(rows, len(gain)), [1.0] * len(rows), [0.0] * len(rows), eps)
         wrong["each column was normalised over the tokens: normalise each row over its channels"] = \
             transpose(by_column, len(rows))
-    check_close(what, s.call("layer_norm", x, ln, eps), model.layer_norm(x, ln, eps), wrong)
+    return wrong
 
 
 # --- Exercise 5: linear layer and MLP -----------------------------------------------------------
@@ -235,10 +239,10 @@ def check_linear(s: Solution, lab: Lab) -> None:
     mlp = gpt.params.h[0].mlp
     c_attn = gpt.params.h[0].attn.c_attn
     x = normed(gpt, IDS)
-    check_close("linear(x, c_attn)", s.call("linear", x, c_attn), model.linear(x, c_attn), {
+    check_close("linear(x, c_attn)", s.call("linear", x, c_attn), model.linear(x, c_attn), lambda: {
         "the bias is missing: x @ W + b": x @ c_attn.weight,
     })
-    check_close("ffn(x, mlp)", s.call("ffn", x, mlp), model.ffn(x, mlp), {
+    check_close("ffn(x, mlp)", s.call("ffn", x, mlp), model.ffn(x, mlp), lambda: {
         "the GELU is missing between the two layers": model.linear(model.linear(x, mlp.c_fc), mlp.c_proj),
     })
 
@@ -294,11 +298,10 @@ def check_attention(s: Solution, lab: Lab) -> None:
     # A chunk of 3 new tokens after 4 cached ones first: it tells the most mistakes apart.
     for n, what in ((3, "3 new tokens after 4 cached"), (7, "a 7-token prompt"), (1, "1 new token after 6 cached")):
         q = last_rows(q_all, n)
-        variants = attention_variants(q, k_t)
         check_close(f"attention_weights(q, k_t), {what}", s.call("attention_weights", q, k_t),
-                    model.attention_weights(q, k_t), variants)
+                    model.attention_weights(q, k_t), lambda: attention_variants(q, k_t))
         check_close(f"attention(q, k_t, v), {what}", s.call("attention", q, k_t, v), model.attention(q, k_t, v),
-                    {hint: from_rows(rows, q.n_rows, k_t.n_out) @ v for hint, rows in variants.items()})
+                    lambda: {hint: from_rows(rows, q.n_rows, k_t.n_out) @ v for hint, rows in attention_variants(q, k_t).items()})
 
 
 # --- Exercise 7: multi-head attention -----------------------------------------------------------
@@ -330,16 +333,19 @@ def check_multi_head(s: Solution, lab: Lab) -> None:
     # The prompt, into an empty cache; then one more token, which must see the prompt's keys.
     for ids, start in ((IDS[:5], 0), (IDS[5:6], 5)):
         x = normed(gpt, ids, start)
-        wrong = {} if start else {  # (the mistakes show on the prompt already)
+
+        def wrong(x: Tensor[Seq, Embed] = x) -> dict[str, object]:
+            return {
             "no c_proj: the concatenated heads go through linear(..., attn.c_proj)":
                 model.mha(x, Attention(attn.c_attn, identity(x.n_cols)), fresh_cache(config), n_head),
             "one head over all the channels: cut q, k, v into n_head slices of head_dim columns":
                 model.mha(x, attn, single_head_cache(x.n_cols), 1),
             "q and k swapped: c_attn's columns are q, then k, then v":
                 model.mha(x, Attention(reorder_qkv(attn.c_attn, (1, 0, 2)), attn.c_proj), fresh_cache(config), n_head),
-        }
+            }
+        # (the mistakes show on the prompt already; after it, these fresh-cache variants mean nothing)
         check_close(f"mha({len(ids)} new tokens after {start} cached)", s.call("mha", x, attn, yours, n_head),
-                    model.mha(x, attn, ours, n_head), wrong)
+                    model.mha(x, attn, ours, n_head), None if start else wrong)
         cached = [k.n_out for k in yours.keys] + [v.n_in for v in yours.values]
         if cached != [start + len(ids)] * (2 * n_head):
             raise Failed([f"after mha on {start + len(ids)} tokens, each head's cache should hold "
@@ -352,8 +358,14 @@ def check_multi_head(s: Solution, lab: Lab) -> None:
 def check_block(s: Solution, lab: Lab) -> None:
     gpt = lab.model(TINY)
     block, config = gpt.params.h[1], gpt.config
-    eps, n_head = config.layer_norm_epsilon, config.n_head
     x = stream(gpt, IDS)
+    check_close("transformer_block(block 1)", s.call("transformer_block", x, block, fresh_cache(config), config),
+                model.transformer_block(x, block, fresh_cache(config), config), lambda: block_variants(x, block, config))
+
+
+def block_variants(x: Tensor[Seq, Embed], block: model.Block, config: GPT2Config) -> dict[str, object]:
+    """What a block computes with each classic mistake."""
+    eps, n_head = config.layer_norm_epsilon, config.n_head
 
     def attn(h: Tensor[Seq, Embed], ln: model.LayerNorm) -> Tensor[Seq, Embed]:
         return model.mha(model.layer_norm(h, ln, eps), block.attn, fresh_cache(config), n_head)
@@ -365,7 +377,7 @@ def check_block(s: Solution, lab: Lab) -> None:
     normed_1 = model.layer_norm(x, block.ln_1, eps)
     normed_2 = model.layer_norm(normed_1 + model.mha(normed_1, block.attn, fresh_cache(config), n_head), block.ln_2, eps)
     post_1 = model.layer_norm(x + model.mha(x, block.attn, fresh_cache(config), n_head), block.ln_1, eps)
-    wrong = {
+    return {
         "no residual connections: x = x + mha(...), then x = x + ffn(...)": mlp(a, block.ln_2),
         "no residual around attention: x = x + mha(layer_norm(x, ln_1))": a + mlp(a, block.ln_2),
         "no residual around the MLP: x = x + ffn(layer_norm(x, ln_2))": mlp(x + a, block.ln_2),
@@ -375,8 +387,6 @@ def check_block(s: Solution, lab: Lab) -> None:
         "post-norm (layer norm after the addition): GPT-2 normalises before, x + mha(layer_norm(x))":
             model.layer_norm(post_1 + model.ffn(post_1, block.mlp), block.ln_2, eps),
     }
-    check_close("transformer_block(block 1)", s.call("transformer_block", x, block, fresh_cache(config), config),
-                model.transformer_block(x, block, fresh_cache(config), config), wrong)
 
 
 # --- Exercise 9: the tied output layer -------------------------------------------------------------
@@ -384,7 +394,7 @@ def check_output_layer(s: Solution, lab: Lab) -> None:
     gpt = lab.model(VOCAB)
     params, config = gpt.params, gpt.config
     x = model.hidden_states(lab.tokenizer.encode(TEXT), params, new_kv_cache(config), config)
-    check_close("lm_head(the last block's output)", s.call("lm_head", x, params, config), model.lm_head(x, params, config), {
+    check_close("lm_head(the last block's output)", s.call("lm_head", x, params, config), model.lm_head(x, params, config), lambda: {
         "the final layer norm is missing: layer_norm(x, params.ln_f) first": x @ params.wte.T,
         "layer norm without epsilon: pass config.layer_norm_epsilon": x.layer_norm(params.ln_f.weight, params.ln_f.bias, 0.0)
         @ params.wte.T,
@@ -409,7 +419,7 @@ def check_decode_step(s: Solution, lab: Lab) -> None:
 
     cache = new_kv_cache(config)
     logits = s.call("gpt2", prompt, params, cache, config)
-    check_close(f"gpt2(a {len(prompt)}-token prompt, empty cache)", logits, model.gpt2(prompt, params, new_kv_cache(config), config), {
+    check_close(f"gpt2(a {len(prompt)}-token prompt, empty cache)", logits, model.gpt2(prompt, params, new_kv_cache(config), config), lambda: {
         "the first position was scored: the next token is predicted by the LAST row": step_at(prompt, gpt, new_kv_cache(config), 0, 0),
     })
     if cache.length != len(prompt):
@@ -420,7 +430,7 @@ def check_decode_step(s: Solution, lab: Lab) -> None:
     after_prompt = new_kv_cache(config)
     model.gpt2(prompt, params, after_prompt, config)
     check_close("gpt2([the next token], the prompt's cache)", s.call("gpt2", [token], params, cache, config),
-                model.gpt2([*prompt, token], params, new_kv_cache(config), config), {
+                model.gpt2([*prompt, token], params, new_kv_cache(config), config), lambda: {
         "the new token was put at position 0: it is at position kv_cache.length": step_at([token], gpt, after_prompt, 0, 0),
         "the cache was not used: the new token must attend to the prompt's cached keys":
             model.gpt2([token], params, new_kv_cache(config), config),
@@ -459,10 +469,10 @@ def check_sampling(s: Solution, lab: Lab) -> None:
     logits = gpt.next_token_logits(lab.tokenizer.encode(TEXT))
     for temperature in (1.0, 0.7, 1.6):
         check_close(f"softmax(logits, temperature={temperature})", s.call("softmax", logits, temperature),
-                    sampling.softmax(logits, temperature), {
+                    sampling.softmax(logits, temperature), lambda: {
             "multiplied by the temperature: divide the logits by it": sampling.softmax(logits, 1.0 / temperature),
             "the temperature was ignored": sampling.softmax(logits, 1.0),
-        } if temperature != 1.0 else {})
+        })
     try:
         huge = s.call("softmax", [1000.0, 999.0, 0.0], 1.0)
     except OverflowError:
@@ -473,7 +483,7 @@ def check_sampling(s: Solution, lab: Lab) -> None:
     probs = sampling.softmax(logits, 0.8)
     for k in (1, 5, 40):
         want = sampling.top_k_candidates(probs, k)
-        check_equal(f"top_k_candidates(probs, k={k})", s.call("top_k_candidates", probs, k), want, {
+        check_equal(f"top_k_candidates(probs, k={k})", s.call("top_k_candidates", probs, k), want, lambda: {
             "least likely first: sort by probability, largest first": sorted(range(len(probs)), key=probs.__getitem__)[:k],
             "sorted by token id: the most likely must come first": sorted(want),
             "one candidate too many: keep exactly k": sampling.top_k_candidates(probs, k + 1),
@@ -486,7 +496,7 @@ def check_sampling(s: Solution, lab: Lab) -> None:
     for case_probs, candidates, p in cases:
         check_equal(f"top_p_candidates(probs, {len(candidates)} candidates, p={p})",
                     s.call("top_p_candidates", case_probs, candidates, p),
-                    sampling.top_p_candidates(case_probs, candidates, p), {
+                    sampling.top_p_candidates(case_probs, candidates, p), lambda: {
             "stopped too early: keep the candidate that brings the total to p": top_p_variant(
                 case_probs, candidates, p, keep_crossing=False),
             "kept going at exactly p: stop as soon as the total is >= p": top_p_variant(

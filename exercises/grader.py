@@ -122,9 +122,10 @@ def all_close(got: Rows, want: Rows) -> bool:
     )
 
 
-def check_close(what: str, got: object, want: object, wrong: Mapping[str, object] | None = None) -> None:
-    """Fail unless `got` equals `want` to rounding; `wrong` maps a hint to the value a classic
-    mistake gives, and the hints whose values `got` matches are reported."""
+def check_close(what: str, got: object, want: object, wrong: Callable[[], Mapping[str, object]] | None = None) -> None:
+    """Fail unless `got` equals `want` to rounding.  `wrong` computes, only when needed, a hint
+    for each classic mistake with the value that mistake gives; the hints `got` matches are
+    reported."""
     got_rows, want_rows = as_rows(got, what), as_rows(want, "potatogpt")
     if shape_of(got_rows) != shape_of(want_rows) or any(len(r) != len(want_rows[0]) for r in got_rows):
         raise Failed([f"{what}: yours has shape {shape_of(got_rows)}, expected {shape_of(want_rows)}"])
@@ -139,7 +140,7 @@ def check_close(what: str, got: object, want: object, wrong: Mapping[str, object
         f"  largest difference {abs(g - w):.3g} at row {i}, column {j}: yours {g:.6g}, expected {w:.6g}",
         f"  first wrong value at row {fi}, column {fj}: yours {fg:.6g}, expected {fw:.6g}",
     ]
-    raise Failed(lines + hints(got_rows, wrong or {}))
+    raise Failed(lines + hints(got_rows, wrong() if wrong else {}))
 
 
 def hints(got: Rows, wrong: Mapping[str, object]) -> list[str]:
@@ -148,8 +149,10 @@ def hints(got: Rows, wrong: Mapping[str, object]) -> list[str]:
     return matched or ["  (none of the classic mistakes this grader knows gives these numbers)"]
 
 
-def check_equal(what: str, got: object, want: Sequence[object], wrong: Mapping[str, Sequence[object]] | None = None) -> None:
-    """Fail unless the list `got` equals `want` exactly (token ids, merged pieces)."""
+def check_equal(what: str, got: object, want: Sequence[object],
+                wrong: Callable[[], Mapping[str, Sequence[object]]] | None = None) -> None:
+    """Fail unless the list `got` equals `want` exactly (token ids, merged pieces); `wrong` as in
+    check_close."""
     if not isinstance(got, list):
         missing = ": is a `return` missing?" if got is None else ""
         raise Failed([f"{what} returned {type(got).__name__}, not a list{missing}"])
@@ -157,7 +160,7 @@ def check_equal(what: str, got: object, want: Sequence[object], wrong: Mapping[s
         return
     first = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
     lines = [f"{what}: yours {short(got)}, expected {short(want)}", f"  first difference at position {first}"]
-    matched = [f"  hint: {hint}" for hint, value in (wrong or {}).items() if got == list(value)]
+    matched = [f"  hint: {hint}" for hint, value in (wrong() if wrong else {}).items() if got == list(value)]
     raise Failed(lines + (matched or ["  (none of the classic mistakes this grader knows gives this)"]))
 
 
