@@ -164,7 +164,7 @@ def check_embedding(s: Solution, lab: Lab) -> None:
     ids = lab.tokenizer.encode(TEXT)
     seq = Seq(len(ids))
     for start in (0, 5):
-        def wrong(start: int = start) -> dict[str, object]:
+        def wrong() -> dict[str, object]:
             return {
                 "only the token vectors: add the position vectors (rows of wpe) too": gpt.params.wte.lookup(ids, seq),
                 "only the position vectors: add the token vectors (rows of wte, picked by id) too":
@@ -325,33 +325,42 @@ def single_head_cache(n_embd: int) -> LayerCache:
     return LayerCache(keys=[empty_weight(HeadDim(n_embd), Ctx(0))], values=[empty_weight(Ctx(0), HeadDim(n_embd))])
 
 
+def mha_variants(x: Tensor[Seq, Embed], attn: Attention, config: GPT2Config) -> dict[str, object]:
+    """What attention over an empty cache computes with each classic mistake."""
+    n_head = config.n_head
+    return {
+        "no c_proj: the concatenated heads go through linear(..., attn.c_proj)":
+            model.mha(x, Attention(attn.c_attn, identity(x.n_cols)), fresh_cache(config), n_head),
+        "one head over all the channels: cut q, k, v into n_head slices of head_dim columns":
+            model.mha(x, attn, single_head_cache(x.n_cols), 1),
+        "q and k swapped: c_attn's columns are q, then k, then v":
+            model.mha(x, Attention(reorder_qkv(attn.c_attn, (1, 0, 2)), attn.c_proj), fresh_cache(config), n_head),
+    }
+
+
 def check_multi_head(s: Solution, lab: Lab) -> None:
     gpt = lab.model(TINY)
     attn, config = gpt.params.h[0].attn, gpt.config
-    n_head = config.n_head
     yours, ours = fresh_cache(config), fresh_cache(config)
-    # The prompt, into an empty cache; then one more token, which must see the prompt's keys.
-    for ids, start in ((IDS[:5], 0), (IDS[5:6], 5)):
-        x = normed(gpt, ids, start)
+    # The prompt, into an empty cache (where the classic mistakes show) ...
+    prompt = normed(gpt, IDS[:5])
+    check_close("mha(a 5-token prompt, empty cache)", s.call("mha", prompt, attn, yours, config.n_head),
+                model.mha(prompt, attn, ours, config.n_head), lambda: mha_variants(prompt, attn, config))
+    check_cache_length(yours, 5)
+    # ... then one more token, which must see the prompt's cached keys and values.
+    new = normed(gpt, IDS[5:6], start=5)
+    check_close("mha(1 new token after 5 cached)", s.call("mha", new, attn, yours, config.n_head),
+                model.mha(new, attn, ours, config.n_head))
+    check_cache_length(yours, 6)
 
-        def wrong(x: Tensor[Seq, Embed] = x) -> dict[str, object]:
-            return {
-            "no c_proj: the concatenated heads go through linear(..., attn.c_proj)":
-                model.mha(x, Attention(attn.c_attn, identity(x.n_cols)), fresh_cache(config), n_head),
-            "one head over all the channels: cut q, k, v into n_head slices of head_dim columns":
-                model.mha(x, attn, single_head_cache(x.n_cols), 1),
-            "q and k swapped: c_attn's columns are q, then k, then v":
-                model.mha(x, Attention(reorder_qkv(attn.c_attn, (1, 0, 2)), attn.c_proj), fresh_cache(config), n_head),
-            }
-        # (the mistakes show on the prompt already; after it, these fresh-cache variants mean nothing)
-        check_close(f"mha({len(ids)} new tokens after {start} cached)", s.call("mha", x, attn, yours, n_head),
-                    model.mha(x, attn, ours, n_head), None if start else wrong)
-        cached = [k.n_out for k in yours.keys] + [v.n_in for v in yours.values]
-        if cached != [start + len(ids)] * (2 * n_head):
-            raise Failed([f"after mha on {start + len(ids)} tokens, each head's cache should hold "
-                          f"{start + len(ids)} keys and values; yours holds {cached}",
-                          "  hint: append each new token's key as a column of cache.keys[h] and its value "
-                          "as a row of cache.values[h], before attending"])
+
+def check_cache_length(cache: LayerCache, length: int) -> None:
+    cached = [k.n_out for k in cache.keys] + [v.n_in for v in cache.values]
+    if cached != [length] * len(cached):
+        raise Failed([f"after mha on {length} tokens, each head's cache should hold {length} keys and values; "
+                      f"yours holds {cached}",
+                      "  hint: append each new token's key as a column of cache.keys[h] and its value "
+                      "as a row of cache.values[h], before attending"])
 
 
 # --- Exercise 8: the transformer block ------------------------------------------------------------
