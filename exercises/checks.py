@@ -422,9 +422,7 @@ def step_at(ids: Sequence[int], gpt: GPT2, kv_cache: model.KVCache, start: int, 
 def check_decode_step(s: Solution, lab: Lab) -> None:
     gpt = lab.model(VOCAB)
     params, config = gpt.params, gpt.config
-    greedy = lab.reference(VOCAB)["greedy"]
-    assert isinstance(greedy, list)
-    prompt, continuation = [int(i) for i in greedy[0]["prompt_ids"]], [int(i) for i in greedy[0]["new_ids"]]
+    prompt, continuation = lab.greedy_continuation(VOCAB)
 
     cache = new_kv_cache(config)
     logits = s.call("gpt2", prompt, params, cache, config)

@@ -103,9 +103,7 @@ def as_rows(value: object, what: str) -> Rows:
         return [[float(v) for v in value]]
     if isinstance(value, list) and all(isinstance(r, list) for r in value):
         return [[float(v) for v in row] for row in value]
-    if value is None:
-        raise Failed([f"{what} returned None: is a `return` missing?"])
-    raise Failed([f"{what} returned a {type(value).__name__}, not a Tensor"])
+    raise Failed([f"{what} returned {value!r:.60}, not numbers"])
 
 
 def shape_of(rows: Rows) -> tuple[int, int]:
@@ -126,6 +124,9 @@ def check_close(what: str, got: object, want: object, wrong: Callable[[], Mappin
     """Fail unless `got` equals `want` to rounding.  `wrong` computes, only when needed, a hint
     for each classic mistake with the value that mistake gives; the hints `got` matches are
     reported."""
+    if isinstance(want, Tensor) and not isinstance(got, Tensor):  # (the finale needs a real Tensor)
+        kind = "None: is a `return` missing?" if got is None else f"a {type(got).__name__}, not a Tensor"
+        raise Failed([f"{what} returned {kind}", "  hint: from_rows(rows, n_rows, n_cols) makes a Tensor of lists"])
     got_rows, want_rows = as_rows(got, what), as_rows(want, "potatogpt")
     if shape_of(got_rows) != shape_of(want_rows) or any(len(r) != len(want_rows[0]) for r in got_rows):
         raise Failed([f"{what}: yours has shape {shape_of(got_rows)}, expected {shape_of(want_rows)}"])
@@ -204,10 +205,11 @@ class Lab:
         raw = json.loads(TOKENIZER_CASES.read_text(encoding="ascii"))
         return [(str(text), [int(i) for i in ids]) for text, ids in raw["cases"]]
 
-    def reference(self, name: str) -> dict[str, object]:
-        """What Hugging Face transformers computed for a checkpoint (its reference.json)."""
-        data: dict[str, object] = json.loads((CHECKPOINTS / name / "reference.json").read_text(encoding="utf-8"))
-        return data
+    def greedy_continuation(self, name: str) -> tuple[list[int], list[int]]:
+        """The first greedy continuation Hugging Face transformers recorded for a checkpoint (in its
+        reference.json, see tests/fixtures/README.md): the prompt's ids and the new ids."""
+        first = json.loads((CHECKPOINTS / name / "reference.json").read_text(encoding="utf-8"))["greedy"][0]
+        return [int(i) for i in first["prompt_ids"]], [int(i) for i in first["new_ids"]]
 
 
 # --- Running one exercise -----------------------------------------------------------------------

@@ -135,6 +135,14 @@ def test_the_teachers_page_shows_a_real_report_and_the_lessons_times(lab: Lab) -
         assert f"| {minutes[1]} min |" in page.split(f"`{exercise.stem}.py`")[1].splitlines()[0], exercise.stem
 
 
+def test_rows_where_a_tensor_belongs_are_named(lab: Lab) -> None:
+    rows_only = with_replaced(BY_NUMBER[3], "gelu", lambda x: model.gelu(x).rows)
+    report = grade(BY_NUMBER[3], rows_only, lab)
+    assert report.status == "failed"
+    assert report.lines == ["gelu(block 0's MLP activations) returned a list, not a Tensor",
+                            "  hint: from_rows(rows, n_rows, n_cols) makes a Tensor of lists"]
+
+
 # --- Stage 1: the mypy messages the lessons quote --------------------------------------------------
 MARK = re.compile(r"^(?P<code>.*?)\s*#\s*mypy:\s*(?P<error>[a-z-]+)\s*$")
 REPORTED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<message>.*)$")
