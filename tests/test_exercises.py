@@ -68,6 +68,14 @@ def test_untouched_stubs_are_not_started(exercise: Exercise, lab: Lab) -> None:
     assert report.lines == [f"{exercise.functions[0]}() still raises NotImplementedError"]
 
 
+def test_a_half_done_exercise_is_unfinished(lab: Lab) -> None:
+    def ffn_stub(*args: object) -> object:
+        raise NotImplementedError("exercise 5: write ffn")
+
+    report = grade(BY_NUMBER[5], with_replaced(BY_NUMBER[5], "ffn", ffn_stub), lab)
+    assert (report.status, report.lines) == ("unfinished", ["ffn() still raises NotImplementedError"])
+
+
 def test_the_command_reports_not_started_without_tracebacks() -> None:
     run = subprocess.run([sys.executable, "-m", "exercises", "check"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 1
