@@ -179,13 +179,17 @@ class Lab:
         self.workdir = workdir
         self._models: dict[str, GPT2] = {}
 
+    def folder(self, name: str) -> Path:
+        """A committed tiny checkpoint, exported to potatogpt's format (once per run)."""
+        folder = self.workdir / name
+        if not folder.exists():
+            convert(CHECKPOINTS / name, folder)
+        return folder
+
     def model(self, name: str) -> GPT2:
         """A tiny checkpoint, loaded to run only the plain arithmetic (storage="reference")."""
         if name not in self._models:
-            folder = self.workdir / name
-            if not folder.exists():
-                convert(CHECKPOINTS / name, folder)
-            self._models[name] = load(folder, storage="reference")
+            self._models[name] = load(self.folder(name), storage="reference")
         return self._models[name]
 
     @cached_property
