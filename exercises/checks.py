@@ -281,9 +281,9 @@ def attention_variants(q: Tensor[Seq, HeadDim], k_t: Weight[HeadDim, Ctx]) -> di
             masked_softmax(scores, past, 1.0, lambda i: past + i + 1),
         "scaled by 1/head_dim: the scale is 1/sqrt(head_dim)": masked_softmax(scores, past, 1.0 / d, lambda i: past + i + 1),
         "no causal mask: query i may only see columns 0 .. past + i": masked_softmax(scores, past, scale, lambda i: len(scores[0])),
-        "mask off by one, one column too many: row i sees columns 0 .. past + i (inclusive), not past + i + 1":
+        "mask off by one: query i also saw position past + i + 1, its future; it sees columns 0 .. past + i":
             masked_softmax(scores, past, scale, lambda i: past + i + 2),
-        "mask off by one, a token cannot see itself: row i sees columns 0 .. past + i INCLUSIVE":
+        "mask off by one: query i did not see itself; it sees columns 0 .. past + i, its own position included":
             masked_softmax(scores, past, scale, lambda i: past + i),
         "the mask ignores the cache: row i is position past + i, with past = k_t.n_out - q.n_rows":
             masked_softmax(scores, past, scale, lambda i: i + 1),

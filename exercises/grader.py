@@ -136,10 +136,15 @@ def check_close(what: str, got: object, want: object, wrong: Callable[[], Mappin
     # NaN compares as the largest difference of all: it is always wrong.
     i, j, g, w = max(cells, key=lambda c: math.inf if math.isnan(c[2] - c[3]) else abs(c[2] - c[3]))
     fi, fj, fg, fw = next(c for c in cells if not is_close(c[2], c[3]))
+    flat = not isinstance(want, Tensor) and len(want_rows) == 1  # a plain list: one index, not two
+
+    def where(row: int, column: int) -> str:
+        return f"index {column}" if flat else f"row {row}, column {column}"
+
     lines = [
         f"{what}: wrong values",
-        f"  largest difference {abs(g - w):.3g} at row {i}, column {j}: yours {g:.6g}, expected {w:.6g}",
-        f"  first wrong value at row {fi}, column {fj}: yours {fg:.6g}, expected {fw:.6g}",
+        f"  largest difference {abs(g - w):.3g} at {where(i, j)}: yours {g:.6g}, expected {w:.6g}",
+        f"  first wrong value at {where(fi, fj)}: yours {fg:.6g}, expected {fw:.6g}",
     ]
     raise Failed(lines + hints(got_rows, wrong() if wrong else {}))
 
@@ -167,7 +172,7 @@ def check_equal(what: str, got: object, want: Sequence[object],
 
 def short(items: Sequence[object], limit: int = 12) -> str:
     shown = ", ".join(map(repr, items[:limit]))
-    return f"[{shown}{', ...' if len(items) > limit else ''}] ({len(items)} items)"
+    return f"[{shown}{', ...' if len(items) > limit else ''}] ({len(items)} item{'' if len(items) == 1 else 's'})"
 
 
 # --- The shared inputs ------------------------------------------------------------------------
