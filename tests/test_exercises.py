@@ -21,7 +21,7 @@ from exercises.checks import EXERCISES
 from exercises.finale import run_finale
 from exercises.grader import EXERCISES_DIR, Exercise, Lab, Solution, grade, grade_file, load_solution
 from potatogpt import model
-from exercise_solutions.wrong import WRONG
+from exercise_solutions.wrong import WRONG  # (tests/ is on sys.path, as for exact_reference)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "tests" / "exercise_solutions"
