@@ -1,0 +1,64 @@
+"""The lab's commands (run them from the repository's root folder):
+
+    python -m exercises check            grade every exercise (stage 2: values)
+    python -m exercises check 6 7        grade exercises 6 and 7
+    python -m exercises finale           generate text with your functions plugged into GPT-2
+
+Stage 1 (shapes) is mypy: `python -m mypy exercises/ex06_attention.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .checks import EXERCISES
+from .finale import run_finale
+from .grader import EXERCISES_DIR, Lab, grade_file, print_reports, solution_path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m exercises", description="Build GPT-2 yourself: the grader.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="compare your functions with potatogpt's own")
+    check.add_argument("numbers", nargs="*", type=int, metavar="N", help="exercises to grade (default: all)")
+    check.add_argument("--solutions", type=Path, default=EXERCISES_DIR, metavar="DIR",
+                       help="the folder holding your exNN_*.py files (default: exercises/)")
+    finale = commands.add_parser("finale", help="generate text with your functions inside GPT-2")
+    finale.add_argument("prompt", nargs="?", default="Alan Turing theorized that computers would one day become")
+    finale.add_argument("--weights", type=Path, default=None, metavar="DIR",
+                        help="a weights folder (e.g. weights/124M); default: the tiny offline checkpoint")
+    finale.add_argument("-n", "--max-new-tokens", type=int, default=20)
+    finale.add_argument("--temperature", type=float, default=0.0)
+    finale.add_argument("--top-k", type=int, default=None)
+    finale.add_argument("--top-p", type=float, default=None)
+    finale.add_argument("--seed", type=int, default=None)
+    finale.add_argument("--solutions", type=Path, default=EXERCISES_DIR, metavar="DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "finale":
+        return run_finale(args)
+    known = {exercise.number for exercise in EXERCISES}
+    unknown = sorted(set(args.numbers) - known)
+    if unknown:
+        print(f"no exercise {', '.join(map(str, unknown))}: they are numbered 1 to {max(known)}", file=sys.stderr)
+        return 2
+    chosen = [exercise for exercise in EXERCISES if not args.numbers or exercise.number in args.numbers]
+    with tempfile.TemporaryDirectory(prefix="potatogpt-exercises-") as workdir:
+        lab = Lab(Path(workdir))
+        reports = []
+        for exercise in chosen:
+            reports.append(grade_file(exercise, solution_path(args.solutions, exercise), lab))
+            print(reports[-1], flush=True)
+    print_reports(reports, summary_only=True)
+    return 0 if all(report.status == "passed" for report in reports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

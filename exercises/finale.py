@@ -1,0 +1,73 @@
+"""The finale: GPT-2 generating text with your functions inside it.
+
+Every exercise that passes its check is plugged into potatogpt (its functions replace the ones of
+the same names in potatogpt.model, potatogpt.tokenizer or potatogpt.sampling) for one
+generation, and put back afterwards.  The loop below is GPT2.generate's, written out: prompt
+once, then one token at a time through the KV cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from potatogpt import model
+from potatogpt.api import GPT2, load
+from potatogpt.sampling import Sampler
+from potatogpt.weights import WeightsError
+
+from .checks import EXERCISES, VOCAB
+from .grader import Lab, grade_file, load_solution, plugged_in, solution_path
+
+
+def run_finale(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="potatogpt-finale-") as workdir, ExitStack() as plugs:
+        lab = Lab(Path(workdir))
+        # Offline, the tiny checkpoint with GPT-2's vocabulary (random weights: the text is gibberish).
+        try:
+            gpt = load(args.weights or lab.folder(VOCAB))
+        except WeightsError as error:  # a missing or damaged folder: one line, as the CLI says it
+            print(f"python -m exercises finale: {error}", file=sys.stderr)
+            return 1
+        yours, ours = plug_in_what_passes(args.solutions, lab, plugs)
+        print(f"yours: {', '.join(yours) or 'nothing yet'}; potatogpt's: {', '.join(ours) or 'nothing'}", file=sys.stderr)
+        sampler = Sampler(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+        generate(gpt, args.prompt, args.max_new_tokens, sampler)
+    return 0
+
+
+def plug_in_what_passes(folder: Path, lab: Lab, plugs: ExitStack) -> tuple[list[str], list[str]]:
+    """Grade each exercise; plug the functions of those that pass into potatogpt until `plugs`
+    closes.  Returns the exercises that are yours, and the rest with the reason."""
+    yours, ours = [], []
+    for exercise in EXERCISES:
+        path = solution_path(folder, exercise)
+        status = grade_file(exercise, path, lab).status
+        if status != "passed":
+            ours.append(f"ex{exercise.number:02d} ({status})")
+            continue
+        solution = load_solution(path)
+        functions = {name: solution.function(name) for name in exercise.functions}
+        plugs.enter_context(plugged_in(importlib.import_module(exercise.target), functions))
+        yours.append(f"ex{exercise.number:02d}")
+    return yours, ours
+
+
+def generate(gpt: GPT2, prompt: str, max_new_tokens: int, sampler: Sampler) -> None:
+    """Print the prompt, then each new token as it is chosen: the prompt goes through once, then
+    one token at a time, each step reusing the KV cache."""
+    ids = gpt.tokenizer.encode(prompt) or [gpt.tokenizer.eot_id]  # your bpe, if exercise 1 passed
+    steps = min(max_new_tokens, gpt.config.n_ctx - len(ids) + 1)  # (the last token is never fed back)
+    kv_cache = gpt.new_kv_cache()
+    decoder = gpt.tokenizer.decoder()
+    print(prompt, end="", flush=True)
+    step = ids
+    for _ in range(steps):
+        logits = model.gpt2(step, gpt.params, kv_cache, gpt.config).row(0)  # through the module: yours if plugged in
+        step = [sampler.choose(logits)]
+        print(decoder.add(step[0]), end="", flush=True)
+    print(decoder.flush())

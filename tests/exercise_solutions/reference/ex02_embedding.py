@@ -1,0 +1,1 @@
+from potatogpt.model import embed as embed

@@ -1,0 +1,1 @@
+from potatogpt.model import layer_norm as layer_norm

@@ -1,0 +1,1 @@
+from potatogpt.model import linear as linear, ffn as ffn

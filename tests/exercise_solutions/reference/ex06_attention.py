@@ -1,0 +1,1 @@
+from potatogpt.model import attention_weights as attention_weights, attention as attention

@@ -1,0 +1,1 @@
+from potatogpt.model import mha as mha

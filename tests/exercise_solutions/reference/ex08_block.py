@@ -1,0 +1,1 @@
+from potatogpt.model import transformer_block as transformer_block

@@ -1,0 +1,1 @@
+from potatogpt.model import lm_head as lm_head

@@ -1,0 +1,1 @@
+from potatogpt.model import gpt2 as gpt2

@@ -1,0 +1,1 @@
+"""The answer key: each exercise solved by hand, the way the lesson asks."""

@@ -1,0 +1,16 @@
+"""Exercise 9, solved."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from potatogpt import model
+from potatogpt.config import GPT2Config
+from potatogpt.model import Params
+from potatogpt.tensor import Embed, Tensor, Vocab
+
+R = TypeVar("R", bound=int)
+
+
+def lm_head(x: Tensor[R, Embed], params: Params, config: GPT2Config) -> Tensor[R, Vocab]:
+    return model.layer_norm(x, params.ln_f, config.layer_norm_epsilon) @ params.wte.T

@@ -1,0 +1,197 @@
+"""The exercises cannot rot: the grader passes potatogpt's own functions, says "not started" for
+the untouched stubs, catches each deliberately wrong solution with its hint, and every lesson's
+quoted mypy message is what mypy really prints.  (Solutions: tests/exercise_solutions/.)"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from mypy import api
+
+from exercises.checks import EXERCISES
+from exercises.finale import run_finale
+from exercises.grader import EXERCISES_DIR, Exercise, Lab, Solution, grade, grade_file, load_solution
+from potatogpt import model
+from exercise_solutions.wrong import WRONG  # (tests/ is on sys.path, as for exact_reference)
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "tests" / "exercise_solutions"
+REFERENCE = SOLUTIONS / "reference"  # potatogpt's own functions
+SOLVED = SOLUTIONS / "solved"  # the answer key, written by hand as the lessons ask
+SHAPE_MISTAKES = SOLUTIONS / "shape_mistakes"
+BY_NUMBER = {exercise.number: exercise for exercise in EXERCISES}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    return Lab(tmp_path_factory.mktemp("lab"))
+
+
+def test_exercises_are_numbered_in_reading_order_with_a_file_each() -> None:
+    assert [e.number for e in EXERCISES] == list(range(1, len(EXERCISES) + 1))
+    assert sorted(p.stem for p in EXERCISES_DIR.glob("ex*.py")) == [e.stem for e in EXERCISES]
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.stem)
+def test_each_lesson_points_at_potatogpt_and_its_two_graders(exercise: Exercise) -> None:
+    lesson = load_solution(exercise.file).module.__doc__ or ""
+    target = importlib.import_module(exercise.target)
+    assert target.__file__ is not None
+    assert str(Path(target.__file__).relative_to(ROOT)) in lesson
+    for name in exercise.functions:
+        assert callable(getattr(target, name)), name  # the finale can swap it in
+        assert f"`{name}`" in lesson, name
+    assert f"mypy exercises/{exercise.stem}.py" in lesson
+    assert f"python -m exercises check {exercise.number}`" in lesson
+
+
+@pytest.mark.parametrize("folder", [REFERENCE, SOLVED], ids=lambda f: f.name)
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.stem)
+def test_potatogpts_own_functions_and_the_answer_key_pass(exercise: Exercise, folder: Path, lab: Lab) -> None:
+    report = grade_file(exercise, folder / f"{exercise.stem}.py", lab)
+    assert report.status == "passed", str(report)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.stem)
+def test_untouched_stubs_are_not_started(exercise: Exercise, lab: Lab) -> None:
+    report = grade_file(exercise, exercise.file, lab)
+    assert report.status == "not started", str(report)
+    assert report.lines == [f"{exercise.functions[0]}() still raises NotImplementedError"]
+
+
+def test_a_half_done_exercise_is_unfinished(lab: Lab) -> None:
+    def ffn_stub(*args: object) -> object:
+        raise NotImplementedError("exercise 5: write ffn")
+
+    report = grade(BY_NUMBER[5], with_replaced(BY_NUMBER[5], "ffn", ffn_stub), lab)
+    assert (report.status, report.lines) == ("unfinished", ["ffn() still raises NotImplementedError"])
+
+
+def test_the_command_reports_not_started_without_tracebacks() -> None:
+    run = subprocess.run([sys.executable, "-m", "exercises", "check"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.stdout.count(": not started\n") == len(EXERCISES)
+    assert run.stderr.strip() == f"{len(EXERCISES)} not started"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.stem)
+def test_the_answer_key_needs_no_import_the_stub_lacks(exercise: Exercise) -> None:
+    assert imported_names(SOLVED / f"{exercise.stem}.py") <= imported_names(exercise.file)
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names}
+
+
+def with_replaced(exercise: Exercise, name: str, function: Callable[..., object]) -> Solution:
+    """potatogpt's own solution of the exercise with one function replaced."""
+    reference = load_solution(REFERENCE / f"{exercise.stem}.py").module
+    namespace = SimpleNamespace(**{n: getattr(reference, n) for n in exercise.functions})
+    setattr(namespace, name, function)
+    return Solution(namespace, None)
+
+
+@pytest.mark.parametrize(("number", "name", "function", "hint"), WRONG, ids=lambda v: getattr(v, "__qualname__", None))
+def test_a_wrong_solution_is_caught_with_its_hint(number: int, name: str, function: Callable[..., object],
+                                                   hint: str, lab: Lab) -> None:
+    report = grade(BY_NUMBER[number], with_replaced(BY_NUMBER[number], name, function), lab)
+    assert report.status == "failed", str(report)
+    hints = [line for line in report.lines if line.startswith("  hint: ")]
+    assert len(hints) == 1 and hint in hints[0], str(report)
+
+
+def test_a_wrong_value_is_reported_with_where_and_why(lab: Lab) -> None:
+    wrong = next(function for _n, _name, function, hint in WRONG if hint.startswith("no 1/sqrt"))
+    report = str(grade(BY_NUMBER[6], with_replaced(BY_NUMBER[6], "attention_weights", wrong), lab))
+    assert re.search(r"attention_weights\(q, k_t\), 3 new tokens after 4 cached: wrong values\n"
+                     r" +largest difference [0-9.e-]+ at row \d, column \d: yours [0-9.e-]+, expected [0-9.e-]+\n"
+                     r" +first wrong value at row 0, column \d: yours [0-9.e-]+, expected [0-9.e-]+\n"
+                     r" +hint: no 1/sqrt\(head_dim\) scale", report), report
+
+
+def test_a_crash_is_one_line_with_the_place_in_your_file(tmp_path: Path, lab: Lab) -> None:
+    broken = tmp_path / "ex03_gelu.py"
+    broken.write_text("def gelu(x):\n    return x.map(lambda v: v / 0.0)\n", encoding="utf-8")
+    report = grade_file(BY_NUMBER[3], broken, lab)
+    assert report.status == "crashed"
+    assert report.lines == ["ZeroDivisionError: float division by zero",
+                            f"at {broken}, line 2: return x.map(lambda v: v / 0.0)"]  # (tmp_path: outside the current folder)
+
+
+def test_the_teachers_page_shows_a_real_report_and_the_lessons_times(lab: Lab) -> None:
+    page = (EXERCISES_DIR / "README.md").read_text(encoding="utf-8")
+    wrong = next(function for _n, _name, function, hint in WRONG if hint.startswith("no 1/sqrt"))
+    report = grade(BY_NUMBER[6], with_replaced(BY_NUMBER[6], "attention_weights", wrong), lab)
+    assert f"$ python -m exercises check 6\n{report}\n" in page
+    for exercise in EXERCISES:
+        lesson = load_solution(exercise.file).module.__doc__ or ""
+        minutes = re.search(r"\(about (\d+) minutes\)", lesson)
+        assert minutes, exercise.stem
+        assert f"| {exercise.number} | `{exercise.stem}.py` |" in page
+        assert f"| {minutes[1]} min |" in page.split(f"`{exercise.stem}.py`")[1].splitlines()[0], exercise.stem
+
+
+def test_rows_where_a_tensor_belongs_are_named(lab: Lab) -> None:
+    rows_only = with_replaced(BY_NUMBER[3], "gelu", lambda x: model.gelu(x).rows)
+    report = grade(BY_NUMBER[3], rows_only, lab)
+    assert report.status == "failed"
+    assert report.lines == ["gelu(block 0's MLP activations) returned a list, not a Tensor",
+                            "  hint: from_rows(rows, n_rows, n_cols) makes a Tensor of lists"]
+
+
+# --- Stage 1: the mypy messages the lessons quote --------------------------------------------------
+MARK = re.compile(r"^(?P<code>.*?)\s*#\s*mypy:\s*(?P<error>[a-z-]+)\s*$")
+REPORTED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<message>.*)$")
+
+
+def test_each_lessons_mypy_mistake_is_real() -> None:
+    stdout, stderr, _status = api.run(["--config-file=", "--strict", "--cache-dir=/dev/null", "--show-error-codes",
+                                       "--no-error-summary", "--hide-error-context", "--no-pretty", str(SHAPE_MISTAKES)])
+    reported: dict[str, list[tuple[int, str]]] = {}
+    for line in stdout.splitlines():
+        found = REPORTED.match(line)
+        assert found, stdout + stderr
+        reported.setdefault(Path(found["file"]).stem, []).append((int(found["line"]), found["message"]))
+    assert sorted(reported) == [e.stem for e in EXERCISES], stdout + stderr
+    for exercise in EXERCISES:
+        lines = (SHAPE_MISTAKES / f"{exercise.stem}.py").read_text(encoding="utf-8").splitlines()
+        marked = [(number, MARK.match(text)) for number, text in enumerate(lines, start=1) if MARK.match(text)]
+        assert len(marked) == 1, exercise.stem
+        (line_number, mark), = marked
+        assert mark is not None
+        (got_line, message), = reported[exercise.stem]
+        assert got_line == line_number and message.endswith(f"[{mark['error']}]"), (exercise.stem, message)
+        lesson = load_solution(exercise.file).module.__doc__ or ""
+        assert mark["code"].strip() in lesson, exercise.stem  # the slip, as the lesson shows it
+        assert f"exercises/{exercise.stem}.py:<line>: error: {message}" in lesson, exercise.stem
+
+
+# --- The finale --------------------------------------------------------------------------------------
+def test_the_finale_generates_with_your_functions_then_puts_potatogpts_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for exercise in EXERCISES:
+        (tmp_path / f"{exercise.stem}.py").write_text((REFERENCE / f"{exercise.stem}.py").read_text(encoding="utf-8"))
+    # A function of the student's own (a new object, unlike the re-exported ones), to see it plugged in and taken out.
+    (tmp_path / "ex03_gelu.py").write_text("from potatogpt import model\nfrom potatogpt.model import gelu as ours\n\n"
+                                           "calls = []\n\n\ndef gelu(x):\n    calls.append(1)\n    return ours(x)\n")
+    original = model.gelu
+    args = argparse.Namespace(prompt="Hello, my name is", weights=None, max_new_tokens=5, temperature=0.0, top_k=None,
+                              top_p=None, seed=None, solutions=tmp_path)
+    assert run_finale(args) == 0
+    assert model.gelu is original
+    out, err = capsys.readouterr()
+    assert "yours: ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10, ex11; potatogpt's: nothing" in err
+    # transformers' greedy continuation of this prompt (tests/fixtures/checkpoints/tiny-vocab/reference.json)
+    assert out == "Hello, my name is Runesusageusageusageusage\n"
