@@ -72,7 +72,7 @@ _LAYER_TENSORS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("mlp.c_proj.weight", (1, 4)),
     ("mlp.c_proj.bias", (1,)),
 )
-_LAYER_SHAPES = dict(_LAYER_TENSORS)
+_LAYER_SHAPES: dict[str, tuple[int, ...]] = dict(_LAYER_TENSORS)
 _LAYER_NAME = re.compile(r"h\.(0|[1-9][0-9]*)\.(.+)")
 
 

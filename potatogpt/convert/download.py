@@ -301,17 +301,19 @@ def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attemp
     def make_progress(total: int | None, done: int) -> Progress:
         return Progress(name, total, done, stream)
 
-    for attempt in range(1, attempts + 1):
+    attempt = 1
+    while True:  # until a transfer completes or the last attempt fails
         try:
             size = _transfer(url, part, remote, make_progress, timeout)
             break
         except _Interrupted as e:
             have = part.stat().st_size if part.exists() else 0
-            if attempt == attempts:
+            if attempt >= attempts:
                 raise DownloadError(f"{url}: transfer interrupted ({e}); {have} bytes are kept in {part}, "
                                     "re-run the same command to resume") from None
             print(f"{name}: interrupted ({e}); retrying from byte {have}", file=stream or sys.stderr)
             time.sleep(RETRY_DELAY * attempt)  # give a struggling server a moment
+            attempt += 1
         except OSError as e:  # the local disk: full, read-only, ...
             raise DownloadError(f"cannot write {part} ({e.strerror}); free some space or choose another folder") from None
 

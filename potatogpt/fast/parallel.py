@@ -93,7 +93,7 @@ class WorkerPool:
         if jobs < 2:
             raise ValueError(f"a worker pool needs jobs >= 2, not {jobs}")
         self.checkpoint = checkpoint
-        self.storage = storage
+        self.storage: Storage = storage
         self.jobs = jobs
         # fork is quickest where it exists; workers load their own shards after starting,
         # so nothing large is shared or copied either way.
