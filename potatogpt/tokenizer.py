@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Literal
 
+from .safe_json import JSONProblem, parse_json
 from ._unicode_classes import LETTER_RANGES, NUMBER_RANGES, WHITE_SPACE_RANGES
 
 __all__ = [
@@ -364,11 +364,9 @@ def _check_sha256(path: Path, data: bytes, expected: str) -> None:
 def _parse_encoder(path: Path, data: bytes) -> dict[str, int]:
     """encoder.json / vocab.json: one JSON object, token text -> id."""
     try:
-        loaded: object = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise TokenizerError(f"{path}: file is not UTF-8 text; {_REDOWNLOAD}") from None
-    except json.JSONDecodeError as e:
-        raise TokenizerError(f"{path}: file is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); {_REDOWNLOAD}") from None
+        loaded = parse_json(data)
+    except JSONProblem as e:
+        raise TokenizerError(f"{path}: file is {e}; {_REDOWNLOAD}") from None
     if not isinstance(loaded, dict):
         raise TokenizerError(f"{path}: expected a JSON object of token -> id, found {type(loaded).__name__}; {_REDOWNLOAD}")
     encoder: dict[str, int] = {}

@@ -23,7 +23,6 @@ naming the file, what is wrong with it, and what to do about it.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .config import MODEL_SIZES, GPT2Config
+from .safe_json import JSONProblem, parse_json
 from .tokenizer import VOCAB_FILE_NAMES
 
 # Bump when a change to the layout means an old loader would misread a new folder (or the
@@ -203,9 +203,9 @@ def parse_manifest(path: Path, text: str) -> Manifest:
     """Validate manifest.json completely; the result can be trusted without further checks."""
     reader = _ManifestReader(path)
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise reader.fail(f"not valid JSON ({e.msg} at line {e.lineno})") from None
+        raw = parse_json(text)
+    except JSONProblem as e:
+        raise reader.fail(str(e)) from None
     top = reader.obj(raw, "the manifest")
     if top.get("format") != FORMAT_NAME:
         raise WeightsError(f"{path}: not a potatogpt weights manifest (format is {top.get('format')!r}, "

@@ -36,6 +36,7 @@ from typing import IO, NoReturn
 
 from . import download
 from ..config import MODEL_SIZES, GPT2Config
+from ..safe_json import JSONProblem, parse_json
 from ..tokenizer import DATA_DIR, VOCAB_FILE_NAMES
 from .safetensors import FLOAT_DTYPES, SafetensorsError, SafetensorsFile
 from ..weights import (
@@ -161,10 +162,9 @@ def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
 def _read_json(path: Path, advice: str) -> object:
     """A JSON file's contents, or an ExportError saying what is wrong and `advice`."""
     try:
-        value: object = json.loads(path.read_text(encoding="utf-8"))
-        return value
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ExportError(f"{path}: not valid JSON; {advice}") from None
+        return parse_json(path.read_bytes())
+    except JSONProblem as e:
+        raise ExportError(f"{path}: {e}; {advice}") from None
     except OSError as e:
         raise ExportError(f"{path}: cannot be read ({e.strerror})") from None
 
