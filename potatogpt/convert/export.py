@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from typing import IO, NoReturn
 
 from . import download
 from ..config import MODEL_SIZES, GPT2Config
+from ..console import exit_status, finish_output, termination_signals_interrupt
 from ..safe_json import JSONProblem, parse_json
 from ..tokenizer import DATA_DIR, VOCAB_FILE_NAMES
 from .safetensors import FLOAT_DTYPES, SafetensorsError, SafetensorsFile
@@ -324,8 +326,10 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], *, repl
     """
     source, out = Path(source), Path(out)
     model_path, config_path = locate_checkpoint(source)
-    if (out.exists() or out.is_symlink()) and not replace:
-        raise ExportError(f"{out}: already exists; remove it, choose another --out, or pass --force to replace it")
+    if out.exists() or out.is_symlink():
+        if not replace:
+            raise ExportError(f"{out}: already exists; remove it, choose another --out, or pass --force to replace it")
+        refuse_to_replace(out)
     config = read_hf_config(config_path)
     try:
         with SafetensorsFile(model_path) as st:
@@ -338,11 +342,55 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], *, repl
         raise ExportError(str(e)) from None
 
 
+def refuse_to_replace(out: Path) -> None:
+    """--force replaces an earlier export or an empty folder, and nothing else.
+
+    Whatever else is at `out` (a file, a device, a link, somebody's folder of photos) was not
+    made by us, and deleting it because of a mistyped --out would lose data.
+    """
+    what = _what_is_at(out)
+    if what is not None:
+        raise ExportError(f"{out}: is {what}, not a potatogpt weights folder; --force only replaces an earlier "
+                          "export or an empty folder, so remove it yourself or choose another --out")
+
+
+def _what_is_at(out: Path) -> str | None:
+    """None for a folder --force may replace, else a description of what is there."""
+    try:
+        if out.is_symlink():
+            return "a symbolic link"
+        if not out.is_dir():
+            return "a file" if out.is_file() else "not a regular file or folder"
+        if not any(out.iterdir()):
+            return None
+        manifest = parse_json((out / MANIFEST_NAME).read_bytes())
+    except (OSError, JSONProblem):
+        return "a folder without a readable potatogpt manifest.json"
+    if isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME:
+        return None
+    return "a folder whose manifest.json is not potatogpt's"
+
+
+def _make_staging_folder(out: Path) -> Path:
+    """A new, empty `<out>.tmp-XXXXXXXX` beside `out`, with the permissions the umask gives.
+
+    (tempfile.mkdtemp would make it readable by its owner only, and the finished export keeps
+    the staging folder's permissions: students could not read the teacher's weights.)
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        staging = out.parent / f"{out.name}.tmp-{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            return staging
+        except FileExistsError:
+            continue
+
+
 def _write_folder(st: SafetensorsFile, names: dict[str, str], config: GPT2Config, tokenizer: list[Path],
                   out: Path, source_label: str) -> Path:
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+        staging = _make_staging_folder(out)
     except OSError as e:
         raise ExportError(f"cannot create a folder beside {out} ({e.strerror}); check the path and permissions") from None
     try:
@@ -476,22 +524,32 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.model is not None:
-            out = args.out if args.out is not None else default_output(args.model)
-            if is_complete(out):
-                print(f"{out} is already complete; nothing to do")
-                return 0
-            export_model(args.model, out, base_url=args.base_url, keep_download=args.keep_download)
-        else:
-            if args.out is None:
-                build_parser().error("--from needs --out DIR")
-            out = convert(args.source, args.out, replace=args.force)
+        with termination_signals_interrupt():  # a `kill` cleans up like Ctrl-C
+            done = _run(args)
     except ExportError as e:
         print(f"export_weights.py: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("export_weights.py: interrupted; nothing was left half-written (a partial download resumes "
               "on the next run)", file=sys.stderr)
-        return 130
-    print(f"wrote {out}")
+        return exit_status(e)
+    problem = finish_output(done + "\n")
+    if problem is not None:
+        print(f"export_weights.py: error: {problem}; the export itself finished: {done}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run(args: argparse.Namespace) -> str:
+    """Do what the command line asks; the sentence to print when it is done."""
+    if args.model is not None:
+        out = args.out if args.out is not None else default_output(args.model)
+        if is_complete(out):
+            return f"{out} is already complete; nothing to do"
+        export_model(args.model, out, base_url=args.base_url, keep_download=args.keep_download)
+    else:
+        if args.out is None:
+            build_parser().error("--from needs --out DIR")
+        out = convert(args.source, args.out, replace=args.force)
+    return f"wrote {out}"
+
