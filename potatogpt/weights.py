@@ -289,7 +289,8 @@ def _check_file(folder: Path, entry: FileEntry, verify_sha256: bool) -> None:
     path = folder / entry.file
     try:
         # A symlink could still lead out of the folder even with a plain name.
-        if not path.resolve().is_relative_to(folder.resolve()):
+        # (os.path.realpath, unlike Path.resolve before Python 3.13, doesn't raise on a symlink loop.)
+        if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
             raise WeightsError(f"{path}: links outside the weights folder; refusing to read it")
         size = path.stat().st_size
     except FileNotFoundError:
@@ -347,6 +348,10 @@ class Checkpoint:
             raise WeightsError(f"{path}: cannot be read ({e.strerror})") from None
         if sys.byteorder == "big":
             values.byteswap()  # the files are little-endian, whatever machine wrote them
+        bad = first_non_finite(values)
+        if bad is not None:
+            raise WeightsError(f"{path}: value {bad} is {values[bad]} (of {len(values)} values); the weights are "
+                               "damaged: re-export them, and check the checkpoint they came from")
         return values
 
     def has_tokenizer(self) -> bool:
@@ -361,6 +366,32 @@ class Checkpoint:
                                f"{self.config.n_layer} layers has {tensor_names(self.config)[0]!r} .. "
                                f"{tensor_names(self.config)[-1]!r})")
         return entry
+
+
+# --- Values that are not numbers --------------------------------------------------------------
+# A NaN or an infinity in the weights would flow silently into every logit.  Checking 124 million
+# floats one by one in Python would add seconds to every load, so the test is done on their
+# bytes, at C speed.  A float32 is NaN or infinite exactly when its 8 exponent bits are all ones.
+# Seven of them are the top byte's low bits (its high bit is the sign), so any such float has a
+# top byte of 0x7F or 0xFF.  The table below marks those bytes, and `translate` applies it to
+# every float's top byte at once; the few finite floats that also match (magnitudes of 2^127
+# and up) are told apart by summing their stretch of the array only.
+_TOP_BYTE_MAY_BE_NON_FINITE = bytes(1 if byte & 0x7F == 0x7F else 0 for byte in range(256))
+_CHECK_STRETCH = 1 << 16  # floats per step: big enough for speed, small enough for the slow path
+
+
+def first_non_finite(values: array[float]) -> int | None:
+    """The index of the first NaN or infinity among float32 `values`, or None if they are all finite."""
+    top = 3 if sys.byteorder == "little" else 0  # where each float's top byte sits in memory
+    with memoryview(values) as view, view.cast("B") as raw:
+        for start in range(0, len(values), _CHECK_STRETCH):
+            top_bytes = bytes(raw[FLOAT_BYTES * start : FLOAT_BYTES * (start + _CHECK_STRETCH)])[top::FLOAT_BYTES]
+            if 1 in top_bytes.translate(_TOP_BYTE_MAY_BE_NON_FINITE):
+                stretch = values[start : start + _CHECK_STRETCH]
+                # A sum of float32s cannot overflow a float64, so it is finite exactly when they all are.
+                if not math.isfinite(sum(stretch)):
+                    return start + next(i for i, value in enumerate(stretch) if not math.isfinite(value))
+    return None
 
 
 def _missing_folder_message(folder: Path) -> str:
