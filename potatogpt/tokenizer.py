@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 EOT_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separated documents during training
+GPT2_VOCAB_SIZE = 50257  # 256 bytes + 50,000 merges + <|endoftext|>
 
 
 class TokenizerError(ValueError):
@@ -200,8 +201,15 @@ class Tokenizer:
         merges_bytes = _read(merges_path, _REINSTALL)
         _check_sha256(encoder_path, encoder_bytes, GPT2_SHA256["encoder.json"])
         _check_sha256(merges_path, merges_bytes, GPT2_SHA256["vocab.bpe"])
-        return cls(_parse_encoder(encoder_path, encoder_bytes), _parse_merges(merges_path, merges_bytes),
-                   origin=str(DATA_DIR))
+        return cls.from_contents(encoder_path, encoder_bytes, merges_path, merges_bytes, origin=str(DATA_DIR))
+
+    @classmethod
+    def from_contents(cls, encoder_path: Path, encoder_bytes: bytes, merges_path: Path, merges_bytes: bytes,
+                      *, origin: str) -> Tokenizer:
+        """A vocabulary from the bytes of its two files, already read (and checked) by the caller;
+        the paths are only for messages."""
+        encoder = _parse_encoder(encoder_path, encoder_bytes)
+        return cls(encoder, _parse_merges(merges_path, merges_bytes), origin=origin)
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str]) -> Tokenizer:
@@ -211,9 +219,8 @@ class Tokenizer:
         pairs = [(folder / encoder_name, folder / merges_name) for encoder_name, merges_name in VOCAB_FILE_NAMES]
         for encoder_path, merges_path in pairs:
             if encoder_path.is_file() and merges_path.is_file():
-                encoder = _parse_encoder(encoder_path, _read(encoder_path, _REDOWNLOAD))
-                merges = _parse_merges(merges_path, _read(merges_path, _REDOWNLOAD))
-                return cls(encoder, merges, origin=str(folder))
+                return cls.from_contents(encoder_path, _read(encoder_path, _REDOWNLOAD),
+                                         merges_path, _read(merges_path, _REDOWNLOAD), origin=str(folder))
         # No complete pair: say what is missing as precisely as we can.
         for encoder_path, merges_path in pairs:
             if encoder_path.exists() or merges_path.exists():
@@ -385,8 +392,9 @@ def _parse_merges(path: Path, data: bytes) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         raise TokenizerError(f"{path}: file is not UTF-8 text; {_REDOWNLOAD}") from None
     merges: list[tuple[str, str]] = []
-    for line_number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")  # tolerate Windows line ends: '\r' is never a byte symbol
+    # splitlines knows every line end: Unix '\n', Windows '\r\n', old Mac '\r'.  None of the
+    # characters it splits on is ever a byte symbol (see bytes_to_unicode), so no merge is cut.
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line or (line_number == 1 and line.startswith("#version")):
             continue
         parts = line.split(" ")
@@ -407,6 +415,8 @@ def _vocab_problem(encoder: Mapping[str, int], merges: Sequence[tuple[str, str]]
     missing = [s for s in BYTE_TO_UNICODE.values() if s not in encoder]
     if missing:
         return f"{len(missing)} of the 256 single-byte tokens are missing (e.g. {missing[0]!r})"
+    if not merges and any(len(token) > 1 and token != EOT_TEXT for token in encoder):
+        return "there are no merges, so no token longer than one byte could ever be used"
     for rank, (first, second) in enumerate(merges):
         if first + second not in encoder:
             return f"merge {rank} ({first!r} + {second!r}) makes a token that is not in the vocabulary"

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .config import MODEL_SIZES, GPT2Config
 from .safe_json import JSONProblem, parse_json
-from .tokenizer import VOCAB_FILE_NAMES
+from .tokenizer import GPT2_VOCAB_SIZE, VOCAB_FILE_NAMES, Tokenizer
 
 # Bump when a change to the layout means an old loader would misread a new folder (or the
 # reverse); the loader refuses versions it does not know rather than guessing.
@@ -115,6 +115,20 @@ def check_config(config: GPT2Config, origin: str) -> None:
                            "every attention head needs the same width")
     if not (math.isfinite(config.layer_norm_epsilon) and config.layer_norm_epsilon > 0):
         raise WeightsError(f"{origin}: layer_norm_epsilon is {config.layer_norm_epsilon}; it must be a positive number")
+
+
+def check_vocab_size(config: GPT2Config, tokenizer: Tokenizer, folder: Path, *, own: bool) -> None:
+    """The model scores exactly the tokenizer's tokens, or loading stops here in one line.
+
+    A model with more rows than its tokenizer has tokens (nanoGPT pads GPT-2's 50257 to 50304)
+    could choose an id that no text stands for.  The one allowance: a folder without a
+    tokenizer of its `own` (the tiny test models) gets GPT-2's, and may have fewer rows.
+    """
+    if config.vocab_size == tokenizer.vocab_size or (not own and config.vocab_size < tokenizer.vocab_size):
+        return
+    raise WeightsError(f"{folder}: the model has {config.vocab_size} token rows but its tokenizer ({tokenizer.origin}) "
+                       f"has {tokenizer.vocab_size} tokens; they must be the same vocabulary (export the model "
+                       "with its own tokenizer files)")
 
 
 def is_plain_file_name(file: str) -> bool:
@@ -269,6 +283,10 @@ def parse_manifest(path: Path, text: str) -> Manifest:
 
     tokenizer = [file_entry(reader.obj(value, f"tokenizer[{i}]"), f"tokenizer[{i}]: ")
                  for i, value in enumerate(reader.items(top, "tokenizer"))]
+    listed = [entry.file for entry in tokenizer]
+    if listed and sorted(listed) not in [sorted(pair) for pair in VOCAB_FILE_NAMES]:
+        names = " or ".join(f"{a} + {b}" for a, b in VOCAB_FILE_NAMES)
+        raise reader.fail(f"the tokenizer files listed are {listed}, not one of the pairs {names}")
     files = [entry.data.file for entry in tensors.values()] + [entry.file for entry in tokenizer]
     duplicated = sorted({f for f in files if files.count(f) > 1})
     if duplicated:
@@ -356,8 +374,37 @@ class Checkpoint:
 
     def has_tokenizer(self) -> bool:
         """Whether the folder carries its own tokenizer files (else use the bundled GPT-2 one)."""
-        names = {entry.file for entry in self._manifest.tokenizer}
-        return any(encoder in names and merges in names for encoder, merges in VOCAB_FILE_NAMES)
+        return bool(self._manifest.tokenizer)
+
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer the manifest lists, byte for byte as it lists it; GPT-2's own if it lists none.
+
+        Only listed files are read: an encoder.json dropped into the folder later is ignored.
+        What is read is checked against the manifest's size and sha256 before it is used (the
+        files are small, so this costs milliseconds even without verify_sha256).
+        """
+        by_name = {entry.file: entry for entry in self._manifest.tokenizer}  # a known pair (see parse_manifest)
+        if not by_name:
+            tokenizer = Tokenizer.gpt2()
+        else:
+            encoder_name, merges_name = next(pair for pair in VOCAB_FILE_NAMES if pair[0] in by_name)
+            tokenizer = Tokenizer.from_contents(self.folder / encoder_name, self._read_listed(by_name[encoder_name]),
+                                                self.folder / merges_name, self._read_listed(by_name[merges_name]),
+                                                origin=str(self.folder))
+        check_vocab_size(self.config, tokenizer, self.folder, own=bool(by_name))
+        return tokenizer
+
+    def _read_listed(self, entry: FileEntry) -> bytes:
+        path = self.folder / entry.file
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise WeightsError(f"{path}: cannot be read ({e.strerror}); re-run export_weights.py") from None
+        actual = hashlib.sha256(data).hexdigest()
+        if len(data) != entry.size or actual != entry.sha256:
+            raise WeightsError(f"{path}: is not the file the manifest lists ({len(data)} bytes, sha256 {actual[:12]}...; "
+                               f"the manifest says {entry.size} bytes, {entry.sha256[:12]}...); re-run export_weights.py")
+        return data
 
     def _entry(self, name: str) -> TensorEntry:
         entry = self._manifest.tensors.get(name)

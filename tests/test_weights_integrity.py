@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import pytest
 from test_safetensors import one_line_error
+from test_weights import edit_manifest
 
 from potatogpt.api import load
 from potatogpt.convert.export import convert
 from potatogpt.tensor import Storage
+from potatogpt.tokenizer import DATA_DIR, Tokenizer, TokenizerError
 from potatogpt.weights import WeightsError, first_non_finite, open_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
@@ -90,5 +93,120 @@ def test_a_looping_folder_is_one_line(tmp_path: Path) -> None:
     one_line_error(excinfo, "loop")
 
 
-def _unused_json_and_shutil() -> tuple[object, object]:
-    return json, shutil
+
+# --- The tokenizer is the one the manifest lists ----------------------------------------------
+HELLO_WORLD = [15496, 995]  # GPT-2's ids for "Hello world", as OpenAI's examples show them
+
+
+@pytest.fixture
+def hf_named(tmp_path: Path) -> Path:
+    """An export whose manifest lists Hugging Face's names for the tokenizer: vocab.json + merges.txt."""
+    source = tmp_path / "source"
+    shutil.copytree(FIXTURES / "tiny-vocab", source)
+    shutil.copy(DATA_DIR / "encoder.json", source / "vocab.json")
+    shutil.copy(DATA_DIR / "vocab.bpe", source / "merges.txt")
+    return convert(source, tmp_path / "out")
+
+
+def swapped_vocabulary() -> bytes:
+    """GPT-2's encoder.json with the ids of 'Hello' and 'Ġworld' swapped: same size, other meaning."""
+    encoder = json.loads((DATA_DIR / "encoder.json").read_text(encoding="utf-8"))
+    encoder["Hello"], encoder["\u0120world"] = encoder["\u0120world"], encoder["Hello"]
+    return json.dumps(encoder).encode()
+
+
+def test_unlisted_tokenizer_files_are_ignored(hf_named: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "encoder.json").write_bytes(swapped_vocabulary())
+    shutil.copy(DATA_DIR / "vocab.bpe", outside / "vocab.bpe")
+    (hf_named / "encoder.json").symlink_to(outside / "encoder.json")  # OpenAI's names, tried first by from_dir
+    (hf_named / "vocab.bpe").symlink_to(outside / "vocab.bpe")
+    assert Tokenizer.from_dir(hf_named).encode("Hello world") == HELLO_WORLD[::-1]  # (what used to win)
+    model = load(hf_named)
+    assert model.tokenizer.encode("Hello world") == HELLO_WORLD
+
+
+def test_a_listed_tokenizer_file_must_be_the_one_listed(hf_named: Path) -> None:
+    forged = swapped_vocabulary()
+    # Same size as the listed file, so only the sha256 can tell: pad or cut the forgery to fit.
+    size = (hf_named / "vocab.json").stat().st_size
+    forged = forged[:size] if len(forged) >= size else forged[:-1] + b" " * (size - len(forged)) + forged[-1:]
+    (hf_named / "vocab.json").write_bytes(forged)
+    with pytest.raises(WeightsError) as excinfo:
+        load(hf_named)
+    one_line_error(excinfo, "vocab.json", "is not the file the manifest lists", "sha256")
+
+
+def test_a_manifest_listing_other_tokenizer_files_is_refused(hf_named: Path) -> None:
+    def rename(manifest: dict[str, object]) -> None:
+        entries = manifest["tokenizer"]
+        assert isinstance(entries, list)
+        entries[0]["file"] = "tokenizer.json"
+
+    (hf_named / "tokenizer.json").write_bytes((hf_named / "vocab.json").read_bytes())
+    edit_manifest(hf_named, rename)
+    with pytest.raises(WeightsError) as excinfo:
+        open_checkpoint(hf_named)
+    one_line_error(excinfo, "tokenizer.json", "not one of the pairs")
+
+
+# --- Vocabulary sizes -------------------------------------------------------------------------
+def add_tokenizer(folder: Path) -> None:
+    """List GPT-2's tokenizer in a folder whose model has another vocabulary size."""
+    entries = []
+    for name in ("encoder.json", "vocab.bpe"):
+        data = (DATA_DIR / name).read_bytes()
+        (folder / name).write_bytes(data)
+        entries.append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    edit_manifest(folder, lambda manifest: manifest.update(tokenizer=entries))
+
+
+def set_vocab_size(folder: Path, vocab_size: int) -> None:
+    """Give the model `vocab_size` embedding rows (zeros), as nanoGPT's padded checkpoints have."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    n_embd = manifest["config"]["n_embd"]
+    data = bytes(4 * vocab_size * n_embd)
+    (folder / "wte.weight.f32").write_bytes(data)
+    manifest["config"]["vocab_size"] = vocab_size
+    wte = next(t for t in manifest["tensors"] if t["name"] == "wte.weight")
+    wte.update(shape=[vocab_size, n_embd], bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_model_and_its_own_tokenizer_must_agree(folder: Path) -> None:
+    add_tokenizer(folder)  # 50257 tokens for a 64-row model
+    with pytest.raises(WeightsError) as excinfo:
+        load(folder)
+    one_line_error(excinfo, str(folder), "64 token rows", "50257 tokens")
+
+
+def test_a_padded_vocabulary_is_refused_at_load(folder: Path) -> None:
+    set_vocab_size(folder, 50304)  # no tokenizer of its own: GPT-2's would be used
+    with pytest.raises(WeightsError) as excinfo:
+        load(folder)
+    one_line_error(excinfo, "50304 token rows", "50257 tokens")
+
+
+def test_a_tiny_model_without_a_tokenizer_still_loads(folder: Path) -> None:
+    assert load(folder).tokenizer.vocab_size == 50257
+
+
+# --- merges files -----------------------------------------------------------------------------
+@pytest.mark.parametrize("line_end", [b"\r", b"\r\n", b"\n"])
+def test_merges_with_any_line_end_read_the_same(tmp_path: Path, line_end: bytes) -> None:
+    shutil.copy(DATA_DIR / "encoder.json", tmp_path / "encoder.json")
+    merges = (DATA_DIR / "vocab.bpe").read_bytes()
+    assert b"\r" not in merges
+    (tmp_path / "vocab.bpe").write_bytes(merges.replace(b"\n", line_end))
+    tokenizer = Tokenizer.from_dir(tmp_path)
+    assert tokenizer.encode("Hello world") == HELLO_WORLD
+    assert tokenizer.encode(" the quick brown fox") == [262, 2068, 7586, 21831]
+
+
+def test_a_merges_file_without_merges_is_refused(tmp_path: Path) -> None:
+    shutil.copy(DATA_DIR / "encoder.json", tmp_path / "encoder.json")
+    (tmp_path / "vocab.bpe").write_bytes(b"#version: 0.2\n")
+    with pytest.raises(TokenizerError) as excinfo:
+        Tokenizer.from_dir(tmp_path)
+    one_line_error(excinfo, str(tmp_path), "no merges")

@@ -39,7 +39,7 @@ from . import download
 from ..config import MODEL_SIZES, GPT2Config
 from ..console import exit_status, finish_output, termination_signals_interrupt
 from ..safe_json import JSONProblem, parse_json
-from ..tokenizer import DATA_DIR, VOCAB_FILE_NAMES
+from ..tokenizer import DATA_DIR, GPT2_VOCAB_SIZE, VOCAB_FILE_NAMES
 from .safetensors import FLOAT_DTYPES, SafetensorsError, SafetensorsFile
 from ..weights import (
     FORMAT_NAME,
@@ -55,7 +55,6 @@ from ..weights import (
 
 DEFAULT_BASE_URL = download.DEFAULT_BASE_URL
 BUNDLED_DATA = DATA_DIR  # the GPT-2 vocabulary that ships with potatogpt
-GPT2_VOCAB_SIZE = 50257  # the vocabulary the bundled encoder.json / vocab.bpe describe
 
 # The files --model fetches from the hub: the weights, their config, and the tokenizer.
 HUB_FILES = ("config.json", "vocab.json", "merges.txt", "model.safetensors")
