@@ -116,8 +116,8 @@ def read_prompt(args: argparse.Namespace) -> str:
             return ""
     text = sys.stdin.read(MAX_PROMPT_CHARS + 1)  # bounded: `< /dev/zero` never ends
     if len(text) > MAX_PROMPT_CHARS:
-        raise CLIError(f"the prompt on standard input is over {MAX_PROMPT_CHARS:,} characters; "
-                       "GPT-2's context holds 1024 tokens, a few thousand characters")
+        raise CLIError(f"the prompt on standard input is over {MAX_PROMPT_CHARS:,} characters, more than "
+                       "GPT-2's context of 1024 tokens can hold; pass a shorter one")
     return text.rstrip("\n")
 
 
@@ -261,4 +261,5 @@ def _whole_number(text: str) -> int:
 
 
 MAX_DIGITS = 18
-MAX_PROMPT_CHARS = 1_000_000  # far more than any GPT-2 context can hold
+# A 1024-token context holds at most 1024 x 66 characters (GPT-2's longest token): twice that.
+MAX_PROMPT_CHARS = 131_072

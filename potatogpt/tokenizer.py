@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import heapq
 import os
 import re
 from collections.abc import Mapping, Sequence, Set
@@ -163,6 +164,52 @@ def bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
     return parts
 
 
+def fast_bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
+    """Exactly bpe(symbols, ranks), in O(n log n) time instead of O(n^2) for a word of n symbols.
+
+    bpe() rescans the whole word for every merge, which is fine for words of a few letters but
+    takes most of a minute for one 40,000-letter "word" (a long run of digits or symbols, say).
+    Here the parts form a linked list, and a heap holds every adjacent pair that has a rank,
+    keyed by (rank, position of its left part).  A pair taken from the heap may be stale, since
+    its parts were merged meanwhile; it is recognised and skipped by looking its current parts
+    up again.  To make the very merges bpe() makes, each round takes *all* occurrences of the
+    lowest rank, left to right, before any pair that those merges created is considered.
+    """
+    parts = list(symbols)
+    if len(parts) < 2:
+        return parts
+    following = list(range(1, len(parts))) + [-1]  # the next live part's position, -1 at the end
+    preceding = list(range(-1, len(parts) - 1))
+    alive = [True] * len(parts)
+
+    def pair_at(left: int) -> int | None:
+        """The rank of the pair that starts at live part `left`, or None."""
+        right = following[left]
+        return None if right < 0 else ranks.get((parts[left], parts[right]))
+
+    heap = [(rank, i) for i in range(len(parts) - 1) if (rank := pair_at(i)) is not None]
+    heapq.heapify(heap)
+    while heap:
+        best = heap[0][0]
+        merged = []
+        while heap and heap[0][0] == best:  # one round: every occurrence, left to right
+            _, left = heapq.heappop(heap)
+            if not alive[left] or pair_at(left) != best:
+                continue  # stale: one of its parts has been merged into something else
+            right = following[left]
+            parts[left] += parts[right]
+            alive[right] = False
+            following[left] = following[right]
+            if following[right] >= 0:
+                preceding[following[right]] = left
+            merged.append(left)
+        for left in merged:  # the pairs this round's merges created, for the rounds to come
+            for start in (preceding[left], left):
+                if start >= 0 and (rank := pair_at(start)) is not None:
+                    heapq.heappush(heap, (rank, start))
+    return [part for part, live in zip(parts, alive) if live]
+
+
 # Encoding remembers each word it has seen (English reuses a few thousand words endlessly).  The
 # cache is simply emptied when it gets this big, so a long-running program's memory stays bounded.
 CACHE_SIZE = 100_000
@@ -285,7 +332,7 @@ class Tokenizer:
     def _encode_word(self, word: str) -> tuple[int, ...]:
         """One pre-token -> its ids (steps 2 to 4), remembered in the cache."""
         symbols = "".join(BYTE_TO_UNICODE[b] for b in word.encode("utf-8"))
-        word_ids = tuple(self._encoder[piece] for piece in bpe(symbols, self._ranks))
+        word_ids = tuple(self._encoder[piece] for piece in fast_bpe(symbols, self._ranks))
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
         self._cache[word] = word_ids

@@ -76,6 +76,17 @@ _LAYER_SHAPES: dict[str, tuple[int, ...]] = dict(_LAYER_TENSORS)
 _LAYER_NAME = re.compile(r"h\.(0|[1-9][0-9]*)\.(.+)")
 
 
+def tensor_count(config: GPT2Config) -> int:
+    """len(tensor_names(config)), without building the list (a hostile n_layer may be 2**31)."""
+    return 2 + len(_LAYER_TENSORS) * config.n_layer + 2
+
+
+def parameter_count(config: GPT2Config) -> int:
+    """How many numbers a GPT-2 of this config holds, without listing its tensors."""
+    per_layer = sum(math.prod(multiple * config.n_embd for multiple in multiples) for _, multiples in _LAYER_TENSORS)
+    return (config.vocab_size + config.n_ctx) * config.n_embd + config.n_layer * per_layer + 2 * config.n_embd
+
+
 def tensor_names(config: GPT2Config) -> list[str]:
     """Every tensor a GPT-2 of this config has, in file order (the order a forward pass reads)."""
     names = ["wte.weight", "wpe.weight"]
@@ -251,8 +262,14 @@ def parse_manifest(path: Path, text: str) -> Manifest:
             raise reader.fail(f"{where}sha256 {sha256!r} is not 64 lowercase hex digits")
         return FileEntry(file, size, sha256)
 
+    listed = reader.items(top, "tensors")
+    # Checked before anything is built from the hyper-parameters, which could claim 2**31 layers;
+    # smaller gaps are named precisely below.
+    if tensor_count(config) > 2 * len(listed):
+        raise reader.fail(f"a GPT-2 with n_layer={config.n_layer} has {tensor_count(config)} tensors, "
+                          f"but {len(listed)} are listed")
     tensors: dict[str, TensorEntry] = {}
-    for index, value in enumerate(reader.items(top, "tensors")):
+    for index, value in enumerate(listed):
         item = reader.obj(value, f"tensors[{index}]")
         name = reader.string(item, "name", f"tensors[{index}]: ")
         where = f"tensor {name!r}: "
@@ -283,10 +300,10 @@ def parse_manifest(path: Path, text: str) -> Manifest:
 
     tokenizer = [file_entry(reader.obj(value, f"tokenizer[{i}]"), f"tokenizer[{i}]: ")
                  for i, value in enumerate(reader.items(top, "tokenizer"))]
-    listed = [entry.file for entry in tokenizer]
-    if listed and sorted(listed) not in [sorted(pair) for pair in VOCAB_FILE_NAMES]:
+    tokenizer_files = [entry.file for entry in tokenizer]
+    if tokenizer_files and sorted(tokenizer_files) not in [sorted(pair) for pair in VOCAB_FILE_NAMES]:
         names = " or ".join(f"{a} + {b}" for a, b in VOCAB_FILE_NAMES)
-        raise reader.fail(f"the tokenizer files listed are {listed}, not one of the pairs {names}")
+        raise reader.fail(f"the tokenizer files listed are {tokenizer_files}, not one of the pairs {names}")
     files = [entry.data.file for entry in tensors.values()] + [entry.file for entry in tokenizer]
     duplicated = sorted({f for f in files if files.count(f) > 1})
     if duplicated:

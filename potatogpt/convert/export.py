@@ -49,6 +49,8 @@ from ..weights import (
     check_config,
     expected_shape,
     open_checkpoint,
+    parameter_count,
+    tensor_count,
     tensor_file_name,
     tensor_names,
 )
@@ -191,6 +193,16 @@ def plan_tensors(st: SafetensorsFile, config: GPT2Config) -> tuple[dict[str, str
 
     Refuses (ExportError) missing or unexpected tensors, wrong shapes and unconvertible dtypes.
     """
+    # Before anything is built from config.json's numbers (which could claim 2**31 layers), a
+    # rough check against what the file holds: each number takes at least 2 bytes (F16, BF16),
+    # and a file with less than half the tensors is another model.  Smaller gaps are named
+    # precisely below.
+    data_bytes = sum(info.nbytes for info in st.tensors.values())
+    if tensor_count(config) > 2 * len(st.tensors) or 2 * parameter_count(config) > data_bytes:
+        raise ExportError(f"{st.path}: holds {len(st.tensors)} tensors in {data_bytes} bytes, but config.json "
+                          f"(n_layer={config.n_layer}, n_embd={config.n_embd}, n_ctx={config.n_ctx}, "
+                          f"vocab_size={config.vocab_size}) describes {tensor_count(config)} tensors of "
+                          f"{parameter_count(config)} numbers; the config.json belongs to another model")
     wanted = set(tensor_names(config))
     found: dict[str, str] = {}  # our name -> name in the file
     lm_head: str | None = None
