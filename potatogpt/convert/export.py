@@ -39,7 +39,7 @@ from . import download
 from ..config import MODEL_SIZES, GPT2Config
 from ..console import exit_status, finish_output, termination_signals_interrupt
 from ..safe_json import JSONProblem, parse_json
-from ..tokenizer import DATA_DIR, GPT2_VOCAB_SIZE, VOCAB_FILE_NAMES
+from ..tokenizer import DATA_DIR, GPT2_VOCAB_SIZE, VOCAB_FILE_NAMES, Tokenizer, TokenizerError
 from .safetensors import FLOAT_DTYPES, SafetensorsError, SafetensorsFile
 from ..weights import (
     FORMAT_NAME,
@@ -152,7 +152,7 @@ def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
     for encoder, merges in VOCAB_FILE_NAMES:
         encoder_path, merges_path = folder / encoder, folder / merges
         if encoder_path.is_file() and merges_path.is_file():
-            _check_vocabulary(encoder_path, config)
+            _check_vocabulary(encoder_path, merges_path, config)
             return [encoder_path, merges_path]
         if encoder_path.is_file() or merges_path.is_file():
             present, absent = (encoder_path, merges) if encoder_path.is_file() else (merges_path, encoder)
@@ -172,12 +172,17 @@ def _read_json(path: Path, advice: str) -> object:
         raise ExportError(f"{path}: cannot be read ({e.strerror})") from None
 
 
-def _check_vocabulary(path: Path, config: GPT2Config) -> None:
-    vocabulary = _read_json(path, "download the tokenizer files again")
-    if not isinstance(vocabulary, dict):
-        raise ExportError(f"{path}: not a token -> id map; download the tokenizer files again")
-    if len(vocabulary) != config.vocab_size:
-        raise ExportError(f"{path}: has {len(vocabulary)} tokens but config.json says vocab_size="
+def _check_vocabulary(encoder: Path, merges: Path, config: GPT2Config) -> None:
+    """Read the tokenizer as loading will, so that no export carries one that can't be used."""
+    try:
+        tokenizer = Tokenizer.from_contents(encoder, encoder.read_bytes(), merges, merges.read_bytes(),
+                                            origin=str(encoder.parent))
+    except TokenizerError as e:
+        raise ExportError(str(e)) from None
+    except OSError as e:
+        raise ExportError(f"{e.filename}: cannot be read ({e.strerror})") from None
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ExportError(f"{encoder}: has {tokenizer.vocab_size} tokens but config.json says vocab_size="
                           f"{config.vocab_size}; the tokenizer belongs to another model")
 
 
@@ -493,7 +498,18 @@ def export_model(size: str, out: Path | None = None, *, base_url: str = DEFAULT_
     except download.DownloadError as e:
         raise ExportError(str(e)) from None
     print(f"converting {cache / 'model.safetensors'} into {out}", file=stream or sys.stderr)
-    convert(cache, out)
+    try:
+        convert(cache, out)
+    except ExportError as e:
+        # A downloaded file that fails here would otherwise be trusted forever (downloads skip
+        # files already there), and "download it again" could never happen: remove it.
+        bad = [cache / file for file in HUB_FILES if str(cache / file) in str(e)]
+        for path in bad:
+            path.unlink(missing_ok=True)
+        if bad:
+            raise ExportError(f"{e} (the downloaded {', '.join(p.name for p in bad)} was removed: "
+                              "run the same command again to download it afresh)") from None
+        raise
     if not keep_download:
         shutil.rmtree(cache, ignore_errors=True)
         try:
