@@ -212,14 +212,14 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if sys.stdout is None:  # started with `>&-`: there is nowhere to write the text
-        return _error("standard output is closed; redirect it to a file (or /dev/null) instead")
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".
-        sys.stdout.reconfigure(errors="replace")
     try:
         with termination_signals_interrupt():  # a `kill` or a closed terminal cleans up like Ctrl-C
+            args = parse_args(argv)
+            if sys.stdout is None:  # started with `>&-`: there is nowhere to write the text
+                return _error("standard output is closed; redirect it to a file (or /dev/null) instead")
+            if isinstance(sys.stdout, io.TextIOWrapper):
+                # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".
+                sys.stdout.reconfigure(errors="replace")
             status = run(args)
     except (CLIError, WorkerError) as e:
         return _error(str(e))

@@ -130,3 +130,22 @@ def test_a_garbage_base_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
     monkeypatch.chdir(tmp_path)
     assert cli.main(["--download", "--base-url", "http://[::1", "Hello"]) == 1
     one_error_line(capsys.readouterr().err, "--base-url", "is not a web address")
+
+
+@POSIX
+def test_ctrl_c_while_the_modules_load() -> None:
+    """Ctrl-C at many moments of start-up: never a traceback through potatogpt's own files.
+
+    (A Ctrl-C that lands in the interpreter's start-up, before potatogpt's first line, is
+    Python's to report; those runs only have to leave potatogpt out of it.)
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for step in range(40):
+        process = subprocess.Popen([sys.executable, "-m", "potatogpt", "--weights", "/nonexistent", "Hello"],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.005 * step)  # from the interpreter's start to well after the imports
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert f"{os.sep}potatogpt{os.sep}" not in stderr, stderr
+        if process.returncode == 130:
+            assert stderr.strip() == "potatogpt: interrupted", stderr
