@@ -6,6 +6,11 @@ and worker k (1 .. N-1) loads shard k of every matrix from the weights folder it
 start-up.  Nothing big is ever pickled: per product, the workers get the input rows (a few KB)
 and send back their slice of the output, while this process computes its own slice.  Results are
 identical to one process: every output value is the same dot product, computed by the same kernel.
+
+Workers must never outlive this process, never mix up two requests, and never leave a caller
+waiting forever: each exits by itself once its parent is gone (however it went), one lock covers
+a request and its replies, and an interrupted request is settled before the next one (see
+WorkerPool.ask).  Whatever cannot be settled closes the pool with a one-line WorkerError.
 """
 
 from __future__ import annotations
