@@ -162,7 +162,7 @@ class WorkerPool:
         # A shard needs at least one output column: more jobs than the narrowest matrix has
         # outputs (possible with a tiny model) could only add empty shards.
         self.jobs = min(jobs, min(checkpoint.shape(name)[0] for name in matrix_names(checkpoint)))
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered when a failing request closes the pool
         self._closed_because: str | None = None
         # Left behind by an interrupted request (see ask): replies not yet read, and whether a
         # message was half sent or half read.
@@ -272,6 +272,10 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop the workers; later requests raise WorkerError."""
+        with self._lock:  # never in the middle of another thread's request
+            self._close()
+
+    def _close(self) -> None:
         if self._closed_because is None:
             self._closed_because = "the model was closed"
         for conn in self.connections:
