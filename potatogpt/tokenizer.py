@@ -167,8 +167,9 @@ def bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
 def fast_bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
     """Exactly bpe(symbols, ranks), in O(n log n) time instead of O(n^2) for a word of n symbols.
 
-    bpe() rescans the whole word for every merge, which is fine for words of a few letters but
-    takes most of a minute for one 40,000-letter "word" (a long run of digits or symbols, say).
+    bpe() rescans the whole word for every round of merges.  That is nothing for real words, but
+    a long "word" whose pairs rarely repeat needs about as many rounds as it has symbols: 2 s for
+    20,000 random Chinese characters written without a space, and hours for a megabyte of them.
     Here the parts form a linked list, and a heap holds every adjacent pair that has a rank,
     keyed by (rank, position of its left part).  A pair taken from the heap may be stale, since
     its parts were merged meanwhile; it is recognised and skipped by looking its current parts

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .config import MODEL_SIZES, GPT2Config
 from .safe_json import JSONProblem, parse_json
-from .tokenizer import GPT2_VOCAB_SIZE, VOCAB_FILE_NAMES, Tokenizer
+from .tokenizer import VOCAB_FILE_NAMES, Tokenizer
 
 # Bump when a change to the layout means an old loader would misread a new folder (or the
 # reverse); the loader refuses versions it does not know rather than guessing.

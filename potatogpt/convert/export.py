@@ -579,4 +579,3 @@ def _run(args: argparse.Namespace) -> str:
             build_parser().error("--from needs --out DIR")
         out = convert(args.source, args.out, replace=args.force)
     return f"wrote {out}"
-
