@@ -171,7 +171,7 @@ expected = load(folder).next_token_logits([1, 2, 3])
 model = load(folder, jobs=3)
 rng = random.Random(0)
 usable = closed = 0
-for attempt in range(40):
+for attempt in range(20):
     try:
         threading.Timer(rng.uniform(0, 0.02), os.kill, (os.getpid(), signal.SIGINT)).start()
         while True:
@@ -196,7 +196,7 @@ def test_real_ctrl_c_at_random_moments_never_gives_wrong_answers(exported: Expor
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     usable, closed = map(int, result.stdout.split())
-    assert usable + closed == 40 and usable > 0, result.stdout
+    assert usable + closed == 20 and usable > 0, result.stdout
 
 
 # --- More jobs than work ----------------------------------------------------------------------
