@@ -481,6 +481,8 @@ def open_checkpoint(folder: str | os.PathLike[str], *, verify_sha256: bool = Fal
             raise WeightsError(f"{path}: is a file, not a weights folder; pass the folder that holds manifest.json")
         raise WeightsError(_missing_folder_message(path))
     manifest_path = path / MANIFEST_NAME
+    if manifest_path.exists() and not manifest_path.is_file():  # a folder, or a pipe that would never end
+        raise WeightsError(f"{manifest_path}: is not a regular file; re-create the folder with export_weights.py")
     try:
         text = manifest_path.read_text(encoding="utf-8")
     except FileNotFoundError:

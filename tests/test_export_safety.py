@@ -54,6 +54,11 @@ def _a_fifo(out: Path) -> None:  # stands in for a device node, which only root 
     os.mkfifo(out)
 
 
+def _a_fifo_manifest(out: Path) -> None:  # reading it would wait forever
+    out.mkdir()
+    os.mkfifo(out / "manifest.json")
+
+
 @POSIX
 @pytest.mark.parametrize("make, what", [
     (_a_file, "is a file"),
@@ -62,6 +67,7 @@ def _a_fifo(out: Path) -> None:  # stands in for a device node, which only root 
     (_a_broken_manifest, "is a folder without a readable potatogpt manifest.json"),
     (_a_symlink_to_a_folder, "is a symbolic link"),
     (_a_fifo, "not a regular file or folder"),
+    (_a_fifo_manifest, "is a folder without a readable potatogpt manifest.json"),
 ])
 def test_force_refuses_anything_but_an_export(tmp_path: Path, make: object, what: str) -> None:
     out = tmp_path / "out"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import struct
 from array import array
@@ -84,6 +85,14 @@ def test_a_symlink_loop_is_one_line(folder: Path, name: str) -> None:
     with pytest.raises(WeightsError) as excinfo:
         open_checkpoint(folder)
     one_line_error(excinfo, name, "symbolic links")
+
+
+def test_a_manifest_that_is_a_pipe_is_refused_without_waiting(folder: Path) -> None:
+    (folder / "manifest.json").unlink()
+    os.mkfifo(folder / "manifest.json")
+    with pytest.raises(WeightsError) as excinfo:
+        open_checkpoint(folder)
+    one_line_error(excinfo, "manifest.json", "not a regular file")
 
 
 def test_a_looping_folder_is_one_line(tmp_path: Path) -> None:

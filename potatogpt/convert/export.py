@@ -379,6 +379,8 @@ def _what_is_at(out: Path) -> str | None:
             return "a file" if out.is_file() else "not a regular file or folder"
         if not any(out.iterdir()):
             return None
+        if not (out / MANIFEST_NAME).is_file():  # (a pipe by that name would never finish reading)
+            return "a folder without a readable potatogpt manifest.json"
         manifest = parse_json((out / MANIFEST_NAME).read_bytes())
     except (OSError, JSONProblem):
         return "a folder without a readable potatogpt manifest.json"
