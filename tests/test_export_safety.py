@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,9 +70,8 @@ def _a_fifo_manifest(out: Path) -> None:  # reading it would wait forever
     (_a_fifo, "not a regular file or folder"),
     (_a_fifo_manifest, "is a folder without a readable potatogpt manifest.json"),
 ])
-def test_force_refuses_anything_but_an_export(tmp_path: Path, make: object, what: str) -> None:
+def test_force_refuses_anything_but_an_export(tmp_path: Path, make: Callable[[Path], None], what: str) -> None:
     out = tmp_path / "out"
-    assert callable(make)
     make(out)
     before = sorted((str(p), p.is_symlink()) for p in tmp_path.rglob("*"))
     with pytest.raises(ExportError) as excinfo:
