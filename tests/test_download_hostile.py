@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 from pathlib import Path
 
@@ -52,8 +53,6 @@ def test_an_error_page_nothing_could_catch_is_removed_when_conversion_fails(hub:
 
 
 def test_a_plain_sha1_etag_is_accepted_too(hub: Hub, tmp_path: Path) -> None:
-    import hashlib
-
     hub.etags["config.json"] = hashlib.sha1(hub.files["config.json"]).hexdigest()  # as some mirrors do
     export(hub, tmp_path / "w")
 
