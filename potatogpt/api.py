@@ -212,7 +212,7 @@ def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verif
     if storage == "reference" and jobs > 1:
         raise ValueError("the reference mode runs in one process, with no kernels: use jobs=1")
     checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
-    tokenizer = Tokenizer.from_dir(checkpoint.folder) if checkpoint.has_tokenizer() else Tokenizer.gpt2()
+    tokenizer = checkpoint.tokenizer()  # the manifest's own, checked against the model's vocabulary size
     pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 and storage != "reference" else None
     try:
         with no_cyclic_gc():  # a third of the load time otherwise (see kernels.py)

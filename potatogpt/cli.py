@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import MODEL_SIZES
+from .console import discard_output, exit_status, finish_output, termination_signals_interrupt
+from .fast.parallel import WorkerError
 from .api import GPT2, ContextError, load
 from .sampling import softmax, top_k_candidates
 from .tokenizer import Tokenizer, TokenizerError
@@ -89,14 +91,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
@@ -126,7 +128,11 @@ def read_prompt(args: argparse.Namespace) -> str:
             return input("Prompt: ")
         except EOFError:
             return ""
-    return sys.stdin.read().rstrip("\n")
+    text = sys.stdin.read(MAX_PROMPT_CHARS + 1)  # bounded: `< /dev/zero` never ends
+    if len(text) > MAX_PROMPT_CHARS:
+        raise CLIError(f"the prompt on standard input is over {MAX_PROMPT_CHARS:,} characters, more than "
+                       "GPT-2's context of 1024 tokens can hold; pass a shorter one")
+    return text.rstrip("\n")
 
 
 def load_model(args: argparse.Namespace) -> GPT2:
@@ -222,20 +228,54 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".
-        sys.stdout.reconfigure(errors="replace")
     try:
-        return run(args)
-    except CLIError as e:
-        print(f"potatogpt: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\npotatogpt: interrupted", file=sys.stderr)
-        return 130
+        with termination_signals_interrupt():  # a `kill` or a closed terminal cleans up like Ctrl-C
+            args = parse_args(argv)
+            if sys.stdout is None:  # started with `>&-`: there is nowhere to write the text
+                return _error("standard output is closed; redirect it to a file (or /dev/null) instead")
+            if isinstance(sys.stdout, io.TextIOWrapper):
+                # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".
+                sys.stdout.reconfigure(errors="replace")
+            status = run(args)
+    except (CLIError, WorkerError) as e:
+        return _error(str(e))
+    except KeyboardInterrupt as e:
+        _say("\npotatogpt: interrupted")
+        return exit_status(e)
+    except MemoryError:
+        return _error("out of memory; try --low-memory, or a smaller --model")
     except BrokenPipeError:
-        # The reader went away (say, `| head`): stop quietly, as other command-line tools do,
-        # and point stdout at /dev/null so Python's final flush doesn't complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader went away (say, `| head`): stop quietly, as other command-line tools do.
+        discard_output(sys.stdout)
         return 1
+    except OSError as e:
+        # Everything the program reads is checked where it is read; what is left is the output.
+        return _error(finish_output() or f"{e.filename or 'output'}: {e.strerror or e}")
+    problem = finish_output()  # a full disk shows only when the last of the output is flushed
+    return _error(problem) if problem else status
+
+
+# --- Reporting without a traceback, whatever state stdout and stderr are in ---------------------
+def _say(message: str) -> None:
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):  # no terminal left (SIGHUP) or stderr closed
+        pass
+
+
+def _error(message: str) -> int:
+    _say(f"potatogpt: error: {message}")
+    return 1
+
+
+def _whole_number(text: str) -> int:
+    """int(text), refusing numbers too long to mean anything (int() is slow, then refuses, past 4300 digits)."""
+    if len(text.strip().lstrip("+-")) > MAX_DIGITS:
+        raise argparse.ArgumentTypeError(f"{text[:10]}... is {len(text)} characters long; no setting needs "
+                                          f"more than {MAX_DIGITS} digits")
+    return int(text)
+
+
+MAX_DIGITS = 18
+# A 1024-token context holds at most 1024 x 66 characters (GPT-2's longest token): twice that.
+MAX_PROMPT_CHARS = 131_072

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import json
+import heapq
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Literal
 
+from .safe_json import JSONProblem, parse_json
 from ._unicode_classes import LETTER_RANGES, NUMBER_RANGES, WHITE_SPACE_RANGES
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 EOT_TEXT = "<|endoftext|>"  # GPT-2's one special token: it separated documents during training
+GPT2_VOCAB_SIZE = 50257  # 256 bytes + 50,000 merges + <|endoftext|>
 
 
 class TokenizerError(ValueError):
@@ -163,6 +165,53 @@ def bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
     return parts
 
 
+def fast_bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
+    """Exactly bpe(symbols, ranks), in O(n log n) time instead of O(n^2) for a word of n symbols.
+
+    bpe() rescans the whole word for every round of merges.  That is nothing for real words, but
+    a long "word" whose pairs rarely repeat needs about as many rounds as it has symbols: 2 s for
+    20,000 random Chinese characters written without a space, and hours for a megabyte of them.
+    Here the parts form a linked list, and a heap holds every adjacent pair that has a rank,
+    keyed by (rank, position of its left part).  A pair taken from the heap may be stale, since
+    its parts were merged meanwhile; it is recognised and skipped by looking its current parts
+    up again.  To make the very merges bpe() makes, each round takes *all* occurrences of the
+    lowest rank, left to right, before any pair that those merges created is considered.
+    """
+    parts = list(symbols)
+    if len(parts) < 2:
+        return parts
+    following = list(range(1, len(parts))) + [-1]  # the next live part's position, -1 at the end
+    preceding = list(range(-1, len(parts) - 1))
+    alive = [True] * len(parts)
+
+    def pair_at(left: int) -> int | None:
+        """The rank of the pair that starts at live part `left`, or None."""
+        right = following[left]
+        return None if right < 0 else ranks.get((parts[left], parts[right]))
+
+    heap = [(rank, i) for i in range(len(parts) - 1) if (rank := pair_at(i)) is not None]
+    heapq.heapify(heap)
+    while heap:
+        best = heap[0][0]
+        merged = []
+        while heap and heap[0][0] == best:  # one round: every occurrence, left to right
+            _, left = heapq.heappop(heap)
+            if not alive[left] or pair_at(left) != best:
+                continue  # stale: one of its parts has been merged into something else
+            right = following[left]
+            parts[left] += parts[right]
+            alive[right] = False
+            following[left] = following[right]
+            if following[right] >= 0:
+                preceding[following[right]] = left
+            merged.append(left)
+        for left in merged:  # the pairs this round's merges created, for the rounds to come
+            for start in (preceding[left], left):
+                if start >= 0 and (rank := pair_at(start)) is not None:
+                    heapq.heappush(heap, (rank, start))
+    return [part for part, live in zip(parts, alive) if live]
+
+
 # Encoding remembers each word it has seen (English reuses a few thousand words endlessly).  The
 # cache is simply emptied when it gets this big, so a long-running program's memory stays bounded.
 CACHE_SIZE = 100_000
@@ -201,8 +250,15 @@ class Tokenizer:
         merges_bytes = _read(merges_path, _REINSTALL)
         _check_sha256(encoder_path, encoder_bytes, GPT2_SHA256["encoder.json"])
         _check_sha256(merges_path, merges_bytes, GPT2_SHA256["vocab.bpe"])
-        return cls(_parse_encoder(encoder_path, encoder_bytes), _parse_merges(merges_path, merges_bytes),
-                   origin=str(DATA_DIR))
+        return cls.from_contents(encoder_path, encoder_bytes, merges_path, merges_bytes, origin=str(DATA_DIR))
+
+    @classmethod
+    def from_contents(cls, encoder_path: Path, encoder_bytes: bytes, merges_path: Path, merges_bytes: bytes,
+                      *, origin: str) -> Tokenizer:
+        """A vocabulary from the bytes of its two files, already read (and checked) by the caller;
+        the paths are only for messages."""
+        encoder = _parse_encoder(encoder_path, encoder_bytes)
+        return cls(encoder, _parse_merges(merges_path, merges_bytes), origin=origin)
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str]) -> Tokenizer:
@@ -212,9 +268,8 @@ class Tokenizer:
         pairs = [(folder / encoder_name, folder / merges_name) for encoder_name, merges_name in VOCAB_FILE_NAMES]
         for encoder_path, merges_path in pairs:
             if encoder_path.is_file() and merges_path.is_file():
-                encoder = _parse_encoder(encoder_path, _read(encoder_path, _REDOWNLOAD))
-                merges = _parse_merges(merges_path, _read(merges_path, _REDOWNLOAD))
-                return cls(encoder, merges, origin=str(folder))
+                return cls.from_contents(encoder_path, _read(encoder_path, _REDOWNLOAD),
+                                         merges_path, _read(merges_path, _REDOWNLOAD), origin=str(folder))
         # No complete pair: say what is missing as precisely as we can.
         for encoder_path, merges_path in pairs:
             if encoder_path.exists() or merges_path.exists():
@@ -279,7 +334,7 @@ class Tokenizer:
     def _encode_word(self, word: str) -> tuple[int, ...]:
         """One pre-token -> its ids (steps 2 to 4), remembered in the cache."""
         symbols = "".join(BYTE_TO_UNICODE[b] for b in word.encode("utf-8"))
-        word_ids = tuple(self._encoder[piece] for piece in bpe(symbols, self._ranks))
+        word_ids = tuple(self._encoder[piece] for piece in fast_bpe(symbols, self._ranks))
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
         self._cache[word] = word_ids
@@ -365,11 +420,9 @@ def _check_sha256(path: Path, data: bytes, expected: str) -> None:
 def _parse_encoder(path: Path, data: bytes) -> dict[str, int]:
     """encoder.json / vocab.json: one JSON object, token text -> id."""
     try:
-        loaded: object = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise TokenizerError(f"{path}: file is not UTF-8 text; {_REDOWNLOAD}") from None
-    except json.JSONDecodeError as e:
-        raise TokenizerError(f"{path}: file is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); {_REDOWNLOAD}") from None
+        loaded = parse_json(data)
+    except JSONProblem as e:
+        raise TokenizerError(f"{path}: file is {e}; {_REDOWNLOAD}") from None
     if not isinstance(loaded, dict):
         raise TokenizerError(f"{path}: expected a JSON object of token -> id, found {type(loaded).__name__}; {_REDOWNLOAD}")
     encoder: dict[str, int] = {}
@@ -388,8 +441,9 @@ def _parse_merges(path: Path, data: bytes) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         raise TokenizerError(f"{path}: file is not UTF-8 text; {_REDOWNLOAD}") from None
     merges: list[tuple[str, str]] = []
-    for line_number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")  # tolerate Windows line ends: '\r' is never a byte symbol
+    # splitlines knows every line end: Unix '\n', Windows '\r\n', old Mac '\r'.  None of the
+    # characters it splits on is ever a byte symbol (see bytes_to_unicode), so no merge is cut.
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line or (line_number == 1 and line.startswith("#version")):
             continue
         parts = line.split(" ")
@@ -410,6 +464,8 @@ def _vocab_problem(encoder: Mapping[str, int], merges: Sequence[tuple[str, str]]
     missing = [s for s in BYTE_TO_UNICODE.values() if s not in encoder]
     if missing:
         return f"{len(missing)} of the 256 single-byte tokens are missing (e.g. {missing[0]!r})"
+    if not merges and any(len(token) > 1 and token != EOT_TEXT for token in encoder):
+        return "there are no merges, so no token longer than one byte could ever be used"
     for rank, (first, second) in enumerate(merges):
         if first + second not in encoder:
             return f"merge {rank} ({first!r} + {second!r}) makes a token that is not in the vocabulary"

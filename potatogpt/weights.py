@@ -23,7 +23,6 @@ naming the file, what is wrong with it, and what to do about it.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -34,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .config import MODEL_SIZES, GPT2Config
-from .tokenizer import VOCAB_FILE_NAMES
+from .safe_json import JSONProblem, parse_json
+from .tokenizer import VOCAB_FILE_NAMES, Tokenizer
 
 # Bump when a change to the layout means an old loader would misread a new folder (or the
 # reverse); the loader refuses versions it does not know rather than guessing.
@@ -72,8 +72,19 @@ _LAYER_TENSORS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("mlp.c_proj.weight", (1, 4)),
     ("mlp.c_proj.bias", (1,)),
 )
-_LAYER_SHAPES = dict(_LAYER_TENSORS)
+_LAYER_SHAPES: dict[str, tuple[int, ...]] = dict(_LAYER_TENSORS)
 _LAYER_NAME = re.compile(r"h\.(0|[1-9][0-9]*)\.(.+)")
+
+
+def tensor_count(config: GPT2Config) -> int:
+    """len(tensor_names(config)), without building the list (a hostile n_layer may be 2**31)."""
+    return 2 + len(_LAYER_TENSORS) * config.n_layer + 2
+
+
+def parameter_count(config: GPT2Config) -> int:
+    """How many numbers a GPT-2 of this config holds, without listing its tensors."""
+    per_layer = sum(math.prod(multiple * config.n_embd for multiple in multiples) for _, multiples in _LAYER_TENSORS)
+    return (config.vocab_size + config.n_ctx) * config.n_embd + config.n_layer * per_layer + 2 * config.n_embd
 
 
 def tensor_names(config: GPT2Config) -> list[str]:
@@ -115,6 +126,20 @@ def check_config(config: GPT2Config, origin: str) -> None:
                            "every attention head needs the same width")
     if not (math.isfinite(config.layer_norm_epsilon) and config.layer_norm_epsilon > 0):
         raise WeightsError(f"{origin}: layer_norm_epsilon is {config.layer_norm_epsilon}; it must be a positive number")
+
+
+def check_vocab_size(config: GPT2Config, tokenizer: Tokenizer, folder: Path, *, own: bool) -> None:
+    """The model scores exactly the tokenizer's tokens, or loading stops here in one line.
+
+    A model with more rows than its tokenizer has tokens (nanoGPT pads GPT-2's 50257 to 50304)
+    could choose an id that no text stands for.  The one allowance: a folder without a
+    tokenizer of its `own` (the tiny test models) gets GPT-2's, and may have fewer rows.
+    """
+    if config.vocab_size == tokenizer.vocab_size or (not own and config.vocab_size < tokenizer.vocab_size):
+        return
+    raise WeightsError(f"{folder}: the model has {config.vocab_size} token rows but its tokenizer ({tokenizer.origin}) "
+                       f"has {tokenizer.vocab_size} tokens; they must be the same vocabulary (export the model "
+                       "with its own tokenizer files)")
 
 
 def is_plain_file_name(file: str) -> bool:
@@ -203,9 +228,9 @@ def parse_manifest(path: Path, text: str) -> Manifest:
     """Validate manifest.json completely; the result can be trusted without further checks."""
     reader = _ManifestReader(path)
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise reader.fail(f"not valid JSON ({e.msg} at line {e.lineno})") from None
+        raw = parse_json(text)
+    except JSONProblem as e:
+        raise reader.fail(str(e)) from None
     top = reader.obj(raw, "the manifest")
     if top.get("format") != FORMAT_NAME:
         raise WeightsError(f"{path}: not a potatogpt weights manifest (format is {top.get('format')!r}, "
@@ -237,8 +262,14 @@ def parse_manifest(path: Path, text: str) -> Manifest:
             raise reader.fail(f"{where}sha256 {sha256!r} is not 64 lowercase hex digits")
         return FileEntry(file, size, sha256)
 
+    listed = reader.items(top, "tensors")
+    # Checked before anything is built from the hyper-parameters, which could claim 2**31 layers;
+    # smaller gaps are named precisely below.
+    if tensor_count(config) > 2 * len(listed):
+        raise reader.fail(f"a GPT-2 with n_layer={config.n_layer} has {tensor_count(config)} tensors, "
+                          f"but {len(listed)} are listed")
     tensors: dict[str, TensorEntry] = {}
-    for index, value in enumerate(reader.items(top, "tensors")):
+    for index, value in enumerate(listed):
         item = reader.obj(value, f"tensors[{index}]")
         name = reader.string(item, "name", f"tensors[{index}]: ")
         where = f"tensor {name!r}: "
@@ -269,6 +300,10 @@ def parse_manifest(path: Path, text: str) -> Manifest:
 
     tokenizer = [file_entry(reader.obj(value, f"tokenizer[{i}]"), f"tokenizer[{i}]: ")
                  for i, value in enumerate(reader.items(top, "tokenizer"))]
+    tokenizer_files = [entry.file for entry in tokenizer]
+    if tokenizer_files and sorted(tokenizer_files) not in [sorted(pair) for pair in VOCAB_FILE_NAMES]:
+        names = " or ".join(f"{a} + {b}" for a, b in VOCAB_FILE_NAMES)
+        raise reader.fail(f"the tokenizer files listed are {tokenizer_files}, not one of the pairs {names}")
     files = [entry.data.file for entry in tensors.values()] + [entry.file for entry in tokenizer]
     duplicated = sorted({f for f in files if files.count(f) > 1})
     if duplicated:
@@ -289,7 +324,8 @@ def _check_file(folder: Path, entry: FileEntry, verify_sha256: bool) -> None:
     path = folder / entry.file
     try:
         # A symlink could still lead out of the folder even with a plain name.
-        if not path.resolve().is_relative_to(folder.resolve()):
+        # (os.path.realpath, unlike Path.resolve before Python 3.13, doesn't raise on a symlink loop.)
+        if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
             raise WeightsError(f"{path}: links outside the weights folder; refusing to read it")
         size = path.stat().st_size
     except FileNotFoundError:
@@ -347,12 +383,45 @@ class Checkpoint:
             raise WeightsError(f"{path}: cannot be read ({e.strerror})") from None
         if sys.byteorder == "big":
             values.byteswap()  # the files are little-endian, whatever machine wrote them
+        bad = first_non_finite(values)
+        if bad is not None:
+            raise WeightsError(f"{path}: value {bad} is {values[bad]} (of {len(values)} values); the weights are "
+                               "damaged: re-export them, and check the checkpoint they came from")
         return values
 
     def has_tokenizer(self) -> bool:
         """Whether the folder carries its own tokenizer files (else use the bundled GPT-2 one)."""
-        names = {entry.file for entry in self._manifest.tokenizer}
-        return any(encoder in names and merges in names for encoder, merges in VOCAB_FILE_NAMES)
+        return bool(self._manifest.tokenizer)
+
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer the manifest lists, byte for byte as it lists it; GPT-2's own if it lists none.
+
+        Only listed files are read: an encoder.json dropped into the folder later is ignored.
+        What is read is checked against the manifest's size and sha256 before it is used (the
+        files are small, so this costs milliseconds even without verify_sha256).
+        """
+        by_name = {entry.file: entry for entry in self._manifest.tokenizer}  # a known pair (see parse_manifest)
+        if not by_name:
+            tokenizer = Tokenizer.gpt2()
+        else:
+            encoder_name, merges_name = next(pair for pair in VOCAB_FILE_NAMES if pair[0] in by_name)
+            tokenizer = Tokenizer.from_contents(self.folder / encoder_name, self._read_listed(by_name[encoder_name]),
+                                                self.folder / merges_name, self._read_listed(by_name[merges_name]),
+                                                origin=str(self.folder))
+        check_vocab_size(self.config, tokenizer, self.folder, own=bool(by_name))
+        return tokenizer
+
+    def _read_listed(self, entry: FileEntry) -> bytes:
+        path = self.folder / entry.file
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise WeightsError(f"{path}: cannot be read ({e.strerror}); re-run export_weights.py") from None
+        actual = hashlib.sha256(data).hexdigest()
+        if len(data) != entry.size or actual != entry.sha256:
+            raise WeightsError(f"{path}: is not the file the manifest lists ({len(data)} bytes, sha256 {actual[:12]}...; "
+                               f"the manifest says {entry.size} bytes, {entry.sha256[:12]}...); re-run export_weights.py")
+        return data
 
     def _entry(self, name: str) -> TensorEntry:
         entry = self._manifest.tensors.get(name)
@@ -361,6 +430,32 @@ class Checkpoint:
                                f"{self.config.n_layer} layers has {tensor_names(self.config)[0]!r} .. "
                                f"{tensor_names(self.config)[-1]!r})")
         return entry
+
+
+# --- Values that are not numbers --------------------------------------------------------------
+# A NaN or an infinity in the weights would flow silently into every logit.  Checking 124 million
+# floats one by one in Python would add seconds to every load, so the test is done on their
+# bytes, at C speed.  A float32 is NaN or infinite exactly when its 8 exponent bits are all ones.
+# Seven of them are the top byte's low bits (its high bit is the sign), so any such float has a
+# top byte of 0x7F or 0xFF.  The table below marks those bytes, and `translate` applies it to
+# every float's top byte at once; the few finite floats that also match (magnitudes of 2^127
+# and up) are told apart by summing their stretch of the array only.
+_TOP_BYTE_MAY_BE_NON_FINITE = bytes(1 if byte & 0x7F == 0x7F else 0 for byte in range(256))
+_CHECK_STRETCH = 1 << 16  # floats per step: big enough for speed, small enough for the slow path
+
+
+def first_non_finite(values: array[float]) -> int | None:
+    """The index of the first NaN or infinity among float32 `values`, or None if they are all finite."""
+    top = 3 if sys.byteorder == "little" else 0  # where each float's top byte sits in memory
+    with memoryview(values) as view, view.cast("B") as raw:
+        for start in range(0, len(values), _CHECK_STRETCH):
+            top_bytes = bytes(raw[FLOAT_BYTES * start : FLOAT_BYTES * (start + _CHECK_STRETCH)])[top::FLOAT_BYTES]
+            if 1 in top_bytes.translate(_TOP_BYTE_MAY_BE_NON_FINITE):
+                stretch = values[start : start + _CHECK_STRETCH]
+                # A sum of float32s cannot overflow a float64, so it is finite exactly when they all are.
+                if not math.isfinite(sum(stretch)):
+                    return start + next(i for i, value in enumerate(stretch) if not math.isfinite(value))
+    return None
 
 
 def _missing_folder_message(folder: Path) -> str:
@@ -386,6 +481,8 @@ def open_checkpoint(folder: str | os.PathLike[str], *, verify_sha256: bool = Fal
             raise WeightsError(f"{path}: is a file, not a weights folder; pass the folder that holds manifest.json")
         raise WeightsError(_missing_folder_message(path))
     manifest_path = path / MANIFEST_NAME
+    if manifest_path.exists() and not manifest_path.is_file():  # a folder, or a pipe that would never end
+        raise WeightsError(f"{manifest_path}: is not a regular file; re-create the folder with export_weights.py")
     try:
         text = manifest_path.read_text(encoding="utf-8")
     except FileNotFoundError:

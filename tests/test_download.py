@@ -45,7 +45,13 @@ class Hub:
     wrong_sha256: bool = False
     announced_size: dict[str, int] = field(default_factory=dict)  # X-Linked-Size overrides
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
+    etags: dict[str, str] = field(default_factory=dict)  # ETag overrides for small files
     url: str = ""
+
+
+def git_sha1(content: bytes) -> str:
+    """git's name for a file's content: the hub's ETag for a small (non-LFS) file."""
+    return hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
 
 
 def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
@@ -75,7 +81,7 @@ def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                self.send_content(name, content, body, etag=hashlib.sha1(content).hexdigest())
+                self.send_content(name, content, body, etag=hub.etags.get(name, git_sha1(content)))
             elif self.path.startswith("/storage/"):
                 name = self.path.removeprefix("/storage/").split("?")[0]
                 self.send_content(name, hub.files[name], body, etag=None)
@@ -302,7 +308,7 @@ def test_probe_reads_the_hubs_headers(hub: Hub) -> None:
     content = hub.files["model.safetensors"]
     assert lfs == RemoteFile(len(content), hashlib.sha256(content).hexdigest())
     plain = probe(download.file_url(hub.url, REPO, "config.json"))
-    assert plain == RemoteFile(len(hub.files["config.json"]), None)  # a git ETag is no sha256
+    assert plain == RemoteFile(len(hub.files["config.json"]), None, git_sha1(hub.files["config.json"]))
 
 
 # --- Progress ---------------------------------------------------------------------------------

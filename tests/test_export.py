@@ -271,9 +271,10 @@ def test_an_existing_folder_is_kept_unless_forced(tmp_path: Path) -> None:
         convert(FIXTURES / "tiny", out)
     one_line_error(excinfo, "already exists", "--force")
     assert (out / "precious.txt").read_text() == "keep me"
+    (out / "precious.txt").unlink()  # --force replaces only an empty folder or an earlier export
     convert(FIXTURES / "tiny", out, replace=True)
-    assert not (out / "precious.txt").exists()
-    open_checkpoint(out)
+    convert(FIXTURES / "tiny-prefixed", out, replace=True)
+    assert open_checkpoint(out).config == reference_config("tiny-prefixed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

@@ -52,7 +52,20 @@ class DownloadError(Exception):
 
 def file_url(base_url: str, repo: str, file: str) -> str:
     """Where the hub serves a repository's file: {base}/{repo}/resolve/main/{file}."""
+    check_base_url(base_url)
     return f"{base_url.rstrip('/')}/{repo}/resolve/main/{urllib.parse.quote(file)}"
+
+
+def check_base_url(base_url: str) -> None:
+    """Refuse, in one line, a --base-url that urllib would choke on (no scheme, empty, bad IPv6)."""
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        parts.port  # noqa: B018 - parsing the port is what raises for "host:99999" or "[::1"
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise DownloadError(f"--base-url {base_url!r} is not a web address; give one like {DEFAULT_BASE_URL}")
 
 
 # --- Progress ---------------------------------------------------------------------------------
@@ -132,17 +145,29 @@ class Progress:
 class RemoteFile:
     size: int | None  # None when the server does not say
     sha256: str | None  # None when the server does not state one
+    sha1: str | None = None  # a small file's ETag on the hub: git's sha1 of it
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def _etag_sha256(value: str | None) -> str | None:
-    """An ETag that is a sha256 (as the hub's are for LFS files), else None."""
+def _etag_hex(value: str | None, digits: int) -> str | None:
+    """An ETag that is a hash of `digits` hex digits (sha256: 64, sha1: 40), else None."""
     if value is None:
         return None
     tag = value.strip().removeprefix("W/").strip('"').lower()
-    return tag if _HEX64.fullmatch(tag) else None
+    return tag if len(tag) == digits and all(c in "0123456789abcdef" for c in tag) else None
+
+
+def _sha1_matches(path: Path, expected: str) -> bool:
+    """Whether a file is the one a 40-digit ETag names.
+
+    The hub's ETag for a small file is git's name for it: the sha1 of b"blob <size>\\0" followed
+    by the content.  Other servers use the plain sha1; either is accepted.
+    """
+    git, plain = hashlib.sha1(f"blob {path.stat().st_size}\0".encode()), hashlib.sha1()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(BLOCK), b""):
+            git.update(block)
+            plain.update(block)
+    return expected in (git.hexdigest(), plain.hexdigest())
 
 
 def _int_header(headers: Message, name: str) -> int | None:
@@ -179,8 +204,6 @@ def probe(url: str, *, timeout: float | None = None) -> RemoteFile:
     """Ask (with HEAD) for a file's size and sha256, following redirects by hand."""
     timeout = TIMEOUT if timeout is None else timeout
     opener = urllib.request.build_opener(_NoRedirect)
-    size: int | None = None
-    sha256: str | None = None
     for _ in range(10):  # a few redirects (a renamed repository, then the storage) at most
         try:
             with opener.open(_request(url, "HEAD"), timeout=timeout) as response:
@@ -196,15 +219,15 @@ def probe(url: str, *, timeout: float | None = None) -> RemoteFile:
             raise _network_error(url, e) from None
         # The first response that names a linked (LFS) file wins; later hops are storage servers.
         linked_size = _int_header(headers, "X-Linked-Size")
-        linked_sha = _etag_sha256(headers.get("X-Linked-Etag"))
+        linked_sha = _etag_hex(headers.get("X-Linked-Etag"), 64)
         if linked_size is not None or linked_sha is not None:
             return RemoteFile(linked_size, linked_sha)
         if redirect is None:
             size = _int_header(headers, "Content-Length")
-            sha256 = _etag_sha256(headers.get("ETag"))
-            return RemoteFile(size, sha256)
+            etag = headers.get("ETag")
+            return RemoteFile(size, _etag_hex(etag, 64), _etag_hex(etag, 40))
         url = urllib.parse.urljoin(url, redirect)
-    return RemoteFile(size, sha256)
+    return RemoteFile(None, None)
 
 
 # --- Downloading ------------------------------------------------------------------------------
@@ -293,7 +316,13 @@ def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attemp
     timeout = TIMEOUT if timeout is None else timeout
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() or dest.is_symlink():
+        raise DownloadError(f"{dest}: is in the way (not a file); remove it and run again")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DownloadError(f"cannot create the folder {dest.parent} ({_folder_problem(dest.parent, e)}); "
+                            "run from a folder you can write to, or choose another --out") from None
     part = dest.with_name(dest.name + ".part")
     remote = expected if expected is not None else probe(url, timeout=timeout)
     name = label or dest.name
@@ -301,17 +330,19 @@ def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attemp
     def make_progress(total: int | None, done: int) -> Progress:
         return Progress(name, total, done, stream)
 
-    for attempt in range(1, attempts + 1):
+    attempt = 1
+    while True:  # until a transfer completes or the last attempt fails
         try:
             size = _transfer(url, part, remote, make_progress, timeout)
             break
         except _Interrupted as e:
             have = part.stat().st_size if part.exists() else 0
-            if attempt == attempts:
+            if attempt >= attempts:
                 raise DownloadError(f"{url}: transfer interrupted ({e}); {have} bytes are kept in {part}, "
                                     "re-run the same command to resume") from None
             print(f"{name}: interrupted ({e}); retrying from byte {have}", file=stream or sys.stderr)
             time.sleep(RETRY_DELAY * attempt)  # give a struggling server a moment
+            attempt += 1
         except OSError as e:  # the local disk: full, read-only, ...
             raise DownloadError(f"cannot write {part} ({e.strerror}); free some space or choose another folder") from None
 
@@ -325,8 +356,23 @@ def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attemp
         part.unlink()
         raise DownloadError(f"{url}: sha256 {actual} does not match the server's {remote.sha256}; "
                             "the corrupt download was removed, re-run to download it again")
-    os.replace(part, dest)
+    if remote.sha1 is not None and not _sha1_matches(part, remote.sha1):
+        part.unlink()
+        raise DownloadError(f"{url}: what arrived is not the file the server's ETag {remote.sha1} names "
+                            "(a proxy's error page?); it was removed, re-run to download it again")
+    try:
+        os.replace(part, dest)
+    except OSError as e:
+        raise DownloadError(f"cannot write {dest} ({e.strerror}); remove what is in the way and run again") from None
     return dest
+
+
+def _folder_problem(folder: Path, error: OSError) -> str:
+    """Why a folder can't be made: a file where a folder belongs says so by name."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            return f"{parent} is a file" if not parent.is_dir() else str(error.strerror)
+    return str(error.strerror)
 
 
 def fetch(base_url: str, repo: str, files: Iterable[str], folder: Path, *, stream: IO[str] | None = None,

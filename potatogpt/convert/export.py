@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -36,7 +37,9 @@ from typing import IO, NoReturn
 
 from . import download
 from ..config import MODEL_SIZES, GPT2Config
-from ..tokenizer import DATA_DIR, VOCAB_FILE_NAMES
+from ..console import exit_status, finish_output, termination_signals_interrupt
+from ..safe_json import JSONProblem, parse_json
+from ..tokenizer import DATA_DIR, GPT2_VOCAB_SIZE, VOCAB_FILE_NAMES, Tokenizer, TokenizerError
 from .safetensors import FLOAT_DTYPES, SafetensorsError, SafetensorsFile
 from ..weights import (
     FORMAT_NAME,
@@ -46,13 +49,14 @@ from ..weights import (
     check_config,
     expected_shape,
     open_checkpoint,
+    parameter_count,
+    tensor_count,
     tensor_file_name,
     tensor_names,
 )
 
 DEFAULT_BASE_URL = download.DEFAULT_BASE_URL
 BUNDLED_DATA = DATA_DIR  # the GPT-2 vocabulary that ships with potatogpt
-GPT2_VOCAB_SIZE = 50257  # the vocabulary the bundled encoder.json / vocab.bpe describe
 
 # The files --model fetches from the hub: the weights, their config, and the tokenizer.
 HUB_FILES = ("config.json", "vocab.json", "merges.txt", "model.safetensors")
@@ -148,7 +152,7 @@ def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
     for encoder, merges in VOCAB_FILE_NAMES:
         encoder_path, merges_path = folder / encoder, folder / merges
         if encoder_path.is_file() and merges_path.is_file():
-            _check_vocabulary(encoder_path, config)
+            _check_vocabulary(encoder_path, merges_path, config)
             return [encoder_path, merges_path]
         if encoder_path.is_file() or merges_path.is_file():
             present, absent = (encoder_path, merges) if encoder_path.is_file() else (merges_path, encoder)
@@ -161,20 +165,24 @@ def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
 def _read_json(path: Path, advice: str) -> object:
     """A JSON file's contents, or an ExportError saying what is wrong and `advice`."""
     try:
-        value: object = json.loads(path.read_text(encoding="utf-8"))
-        return value
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ExportError(f"{path}: not valid JSON; {advice}") from None
+        return parse_json(path.read_bytes())
+    except JSONProblem as e:
+        raise ExportError(f"{path}: {e}; {advice}") from None
     except OSError as e:
         raise ExportError(f"{path}: cannot be read ({e.strerror})") from None
 
 
-def _check_vocabulary(path: Path, config: GPT2Config) -> None:
-    vocabulary = _read_json(path, "download the tokenizer files again")
-    if not isinstance(vocabulary, dict):
-        raise ExportError(f"{path}: not a token -> id map; download the tokenizer files again")
-    if len(vocabulary) != config.vocab_size:
-        raise ExportError(f"{path}: has {len(vocabulary)} tokens but config.json says vocab_size="
+def _check_vocabulary(encoder: Path, merges: Path, config: GPT2Config) -> None:
+    """Read the tokenizer as loading will, so that no export carries one that can't be used."""
+    try:
+        tokenizer = Tokenizer.from_contents(encoder, encoder.read_bytes(), merges, merges.read_bytes(),
+                                            origin=str(encoder.parent))
+    except TokenizerError as e:
+        raise ExportError(str(e)) from None
+    except OSError as e:
+        raise ExportError(f"{e.filename}: cannot be read ({e.strerror})") from None
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ExportError(f"{encoder}: has {tokenizer.vocab_size} tokens but config.json says vocab_size="
                           f"{config.vocab_size}; the tokenizer belongs to another model")
 
 
@@ -190,6 +198,16 @@ def plan_tensors(st: SafetensorsFile, config: GPT2Config) -> tuple[dict[str, str
 
     Refuses (ExportError) missing or unexpected tensors, wrong shapes and unconvertible dtypes.
     """
+    # Before anything is built from config.json's numbers (which could claim 2**31 layers), a
+    # rough check against what the file holds: each number takes at least 2 bytes (F16, BF16),
+    # and a file with less than half the tensors is another model.  Smaller gaps are named
+    # precisely below.
+    data_bytes = sum(info.nbytes for info in st.tensors.values())
+    if tensor_count(config) > 2 * len(st.tensors) or 2 * parameter_count(config) > data_bytes:
+        raise ExportError(f"{st.path}: holds {len(st.tensors)} tensors in {data_bytes} bytes, but config.json "
+                          f"(n_layer={config.n_layer}, n_embd={config.n_embd}, n_ctx={config.n_ctx}, "
+                          f"vocab_size={config.vocab_size}) describes {tensor_count(config)} tensors of "
+                          f"{parameter_count(config)} numbers; the config.json belongs to another model")
     wanted = set(tensor_names(config))
     found: dict[str, str] = {}  # our name -> name in the file
     lm_head: str | None = None
@@ -324,8 +342,10 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], *, repl
     """
     source, out = Path(source), Path(out)
     model_path, config_path = locate_checkpoint(source)
-    if (out.exists() or out.is_symlink()) and not replace:
-        raise ExportError(f"{out}: already exists; remove it, choose another --out, or pass --force to replace it")
+    if out.exists() or out.is_symlink():
+        if not replace:
+            raise ExportError(f"{out}: already exists; remove it, choose another --out, or pass --force to replace it")
+        refuse_to_replace(out)
     config = read_hf_config(config_path)
     try:
         with SafetensorsFile(model_path) as st:
@@ -338,11 +358,57 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], *, repl
         raise ExportError(str(e)) from None
 
 
+def refuse_to_replace(out: Path) -> None:
+    """--force replaces an earlier export or an empty folder, and nothing else.
+
+    Whatever else is at `out` (a file, a device, a link, somebody's folder of photos) was not
+    made by us, and deleting it because of a mistyped --out would lose data.
+    """
+    what = _what_is_at(out)
+    if what is not None:
+        raise ExportError(f"{out}: is {what}, not a potatogpt weights folder; --force only replaces an earlier "
+                          "export or an empty folder, so remove it yourself or choose another --out")
+
+
+def _what_is_at(out: Path) -> str | None:
+    """None for a folder --force may replace, else a description of what is there."""
+    try:
+        if out.is_symlink():
+            return "a symbolic link"
+        if not out.is_dir():
+            return "a file" if out.is_file() else "not a regular file or folder"
+        if not any(out.iterdir()):
+            return None
+        if not (out / MANIFEST_NAME).is_file():  # (a pipe by that name would never finish reading)
+            return "a folder without a readable potatogpt manifest.json"
+        manifest = parse_json((out / MANIFEST_NAME).read_bytes())
+    except (OSError, JSONProblem):
+        return "a folder without a readable potatogpt manifest.json"
+    if isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME:
+        return None
+    return "a folder whose manifest.json is not potatogpt's"
+
+
+def _make_staging_folder(out: Path) -> Path:
+    """A new, empty `<out>.tmp-XXXXXXXX` beside `out`, with the permissions the umask gives.
+
+    (tempfile.mkdtemp would make it readable by its owner only, and the finished export keeps
+    the staging folder's permissions: students could not read the teacher's weights.)
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        staging = out.parent / f"{out.name}.tmp-{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            return staging
+        except FileExistsError:
+            continue
+
+
 def _write_folder(st: SafetensorsFile, names: dict[str, str], config: GPT2Config, tokenizer: list[Path],
                   out: Path, source_label: str) -> Path:
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+        staging = _make_staging_folder(out)
     except OSError as e:
         raise ExportError(f"cannot create a folder beside {out} ({e.strerror}); check the path and permissions") from None
     try:
@@ -434,7 +500,18 @@ def export_model(size: str, out: Path | None = None, *, base_url: str = DEFAULT_
     except download.DownloadError as e:
         raise ExportError(str(e)) from None
     print(f"converting {cache / 'model.safetensors'} into {out}", file=stream or sys.stderr)
-    convert(cache, out)
+    try:
+        convert(cache, out)
+    except ExportError as e:
+        # A downloaded file that fails here would otherwise be trusted forever (downloads skip
+        # files already there), and "download it again" could never happen: remove it.
+        bad = [cache / file for file in HUB_FILES if str(cache / file) in str(e)]
+        for path in bad:
+            path.unlink(missing_ok=True)
+        if bad:
+            raise ExportError(f"{e} (the downloaded {', '.join(p.name for p in bad)} was removed: "
+                              "run the same command again to download it afresh)") from None
+        raise
     if not keep_download:
         shutil.rmtree(cache, ignore_errors=True)
         try:
@@ -476,22 +553,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.model is not None:
-            out = args.out if args.out is not None else default_output(args.model)
-            if is_complete(out):
-                print(f"{out} is already complete; nothing to do")
-                return 0
-            export_model(args.model, out, base_url=args.base_url, keep_download=args.keep_download)
-        else:
-            if args.out is None:
-                build_parser().error("--from needs --out DIR")
-            out = convert(args.source, args.out, replace=args.force)
+        with termination_signals_interrupt():  # a `kill` cleans up like Ctrl-C
+            done = _run(args)
     except ExportError as e:
         print(f"export_weights.py: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("export_weights.py: interrupted; nothing was left half-written (a partial download resumes "
               "on the next run)", file=sys.stderr)
-        return 130
-    print(f"wrote {out}")
+        return exit_status(e)
+    problem = finish_output(done + "\n")
+    if problem is not None:
+        print(f"export_weights.py: error: {problem}; the export itself finished: {done}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run(args: argparse.Namespace) -> str:
+    """Do what the command line asks; the sentence to print when it is done."""
+    if args.model is not None:
+        out = args.out if args.out is not None else default_output(args.model)
+        if is_complete(out):
+            return f"{out} is already complete; nothing to do"
+        export_model(args.model, out, base_url=args.base_url, keep_download=args.keep_download)
+    else:
+        if args.out is None:
+            build_parser().error("--from needs --out DIR")
+        out = convert(args.source, args.out, replace=args.force)
+    return f"wrote {out}"

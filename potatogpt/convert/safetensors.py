@@ -16,7 +16,6 @@ widened to float32 exactly (every F16 and BF16 value is representable in float32
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 import sys
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
+
+from ..safe_json import JSONProblem, parse_json
 
 # Bytes per element of every dtype the format defines: parsing checks sizes for all of them,
 # even those we cannot convert, so a damaged header is caught whatever it describes.
@@ -138,9 +139,9 @@ class SafetensorsFile:
             raise self._fail(f"header length {header_len} is impossible for a {file_size}-byte file")
         header_bytes = self._file.read(header_len)
         try:
-            header = json.loads(header_bytes.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise self._fail("header is not valid JSON") from None
+            header = parse_json(header_bytes)
+        except JSONProblem as e:
+            raise self._fail(f"header is {e}") from None
         if not isinstance(header, dict):
             raise self._fail("header is not a JSON object")
 
