@@ -209,7 +209,8 @@ def field_types(hint: Hint) -> dict[str, Hint]:
     """A dataclass's field annotations, for one parametrization of it: for Linear[Embed, Qkv],
     {'weight': Weight[Embed, Qkv], 'bias': Tensor[One, Qkv]}."""
     origin = get_origin(hint) or hint
-    bindings = dict(zip(getattr(origin, "__parameters__", ()), get_args(hint)))
+    parameters: tuple[TypeVar, ...] = getattr(origin, "__parameters__", ())
+    bindings: dict[TypeVar, Hint] = dict(zip(parameters, get_args(hint)))
     annotations = get_type_hints(origin)
     return {f.name: substitute(annotations[f.name], bindings) for f in fields(cast(type, origin))}
 

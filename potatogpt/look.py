@@ -309,8 +309,10 @@ def run_attention(args: argparse.Namespace) -> None:
     ids = encode(model, args.text)
     patterns = attention_patterns(model, ids)
     labels = [token_label(model.tokenizer, i) for i in ids]
-    if args.head is not None:
-        print_lines(format_head(patterns[args.layer][args.head], labels, args.layer, args.head, args.top))
+    layer: int | None = args.layer
+    head: int | None = args.head
+    if layer is not None and head is not None:
+        print_lines(format_head(patterns[layer][head], labels, layer, head, args.top))
     else:
         layers = range(n_layer) if args.layer is None else [args.layer]
         print_lines(format_heads(patterns, layers, labels))
