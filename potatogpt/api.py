@@ -7,45 +7,72 @@ tokenizer, the context checks and the generation loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from .config import GPT2Config
+from .fast import packed_cache
 from .fast.kernels import no_cyclic_gc
 from .fast.parallel import WorkerPool
 from .model import MLP, Attention, Block, KVCache, LayerNorm, Linear, Params, gpt2, hidden_states, lm_head, new_kv_cache
 from .sampling import Sampler
-from .tensor import ONE, Ctx, One, Embed, Hidden, Qkv, Storage, Tensor, Vocab, from_flat, from_prepared, weight_from_flat
+from .tensor import (ONE, Ctx, One, Embed, Hidden, KernelWeight, Qkv, Storage, Tensor, Vocab, from_flat, from_prepared,
+                     weight_from_flat)
 from .tokenizer import Tokenizer
-from .weights import Checkpoint, open_checkpoint
+from .weights import Checkpoint, open_checkpoint, tensor_names
+
+# Called as loading goes, with (bytes of weight files done, bytes in all): a progress display.
+Progress = Callable[[int, int], None]
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
 
 
 # --- Loading ----------------------------------------------------------------------------------
-def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: WorkerPool | None = None) -> Params:
+def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: WorkerPool | None = None,
+                progress: Progress | None = None) -> Params:
     """Turn a weights folder's packed floats into typed tensors.
 
     Matrices are stored [out, in] (see weights/README.md): each stored row is one column of the
     math's W in x @ W, exactly the orientation `@` reads.  `storage` picks how the kernels hold
     them (see tensor.Storage); biases, layer norms and position embeddings are plain rows.
     With a WorkerPool (--jobs), each matrix is split by output columns across processes.
+    `progress(done, total)` is called after each tensor, in bytes of the files behind it.
     """
     config = checkpoint.config
     embed, hidden, qkv = Embed(config.n_embd), Hidden(4 * config.n_embd), Qkv(3 * config.n_embd)
+    total = sum(checkpoint.file_entry(name).size for name in tensor_names(config))
+    done = 0
+
+    def advance(name: str) -> None:
+        nonlocal done
+        done += checkpoint.file_entry(name).size
+        if progress is not None:
+            progress(done, total)
+
+    # --- issue #11: the packed cache (the integrator moves this hook into the new loader) ---
+    # --packed in one process: every matrix at once, from packed.cache when it is valid (seconds)
+    # instead of quantizing again (see fast/packed_cache.py).
+    packed = packed_cache.packed_weights(checkpoint, advance) if storage == "packed" and pool is None else {}
 
     def row(name: str, width: O) -> Tensor[One, O]:
-        return from_flat(checkpoint.read(name), ONE, width)
+        values = checkpoint.read(name)
+        advance(name)
+        return from_flat(values, ONE, width)
 
     def layer_norm_params(prefix: str) -> LayerNorm:
         return LayerNorm(row(f"{prefix}.weight", embed), row(f"{prefix}.bias", embed))
 
     def matrix(name: str, n_in: I, n_out: O) -> Tensor[I, O]:
+        if name in packed:
+            return from_prepared(KernelWeight(packed[name]), n_in, n_out)  # already counted
         if pool is not None:
-            return from_prepared(pool.weight(name), n_in, n_out)
-        return weight_from_flat(checkpoint.read(name), n_in, n_out, storage)
+            weight = from_prepared(pool.weight(name), n_in, n_out)
+        else:
+            weight = weight_from_flat(checkpoint.read(name), n_in, n_out, storage)
+        advance(name)
+        return weight
 
     def linear_params(prefix: str, n_in: I, n_out: O) -> Linear[I, O]:
         return Linear(matrix(f"{prefix}.weight", n_in, n_out), row(f"{prefix}.bias", n_out))
@@ -68,9 +95,11 @@ def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: Worker
     # wte is stored [vocab, n_embd]: the rows of the embedding table, and at the same time the
     # columns of the output layer's weight (n_embd x vocab).  Held once, as that weight.
     output_weight = matrix("wte.weight", embed, Vocab(config.vocab_size))
+    wpe = checkpoint.read("wpe.weight")
+    advance("wpe.weight")
     return Params(
         wte=output_weight.T,
-        wpe=from_flat(checkpoint.read("wpe.weight"), Ctx(config.n_ctx), embed),
+        wpe=from_flat(wpe, Ctx(config.n_ctx), embed),
         h=blocks,
         ln_f=layer_norm_params("ln_f"),
     )
@@ -179,12 +208,15 @@ class GPT2:
             )
 
 
-def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verify_sha256: bool = False) -> GPT2:
+def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verify_sha256: bool = False,
+         progress: Progress | None = None) -> GPT2:
     """Load a weights folder written by export_weights.py, with the tokenizer stored beside it.
 
     `storage` picks how weights are held (see tensor.Storage); `jobs` > 1 splits the matrix
     products across that many processes.  A folder without tokenizer files gets the bundled
-    GPT-2 vocabulary.
+    GPT-2 vocabulary.  `progress(bytes_done, bytes_total)` is called as the weights are read.
+    With storage="packed" and one job, the quantized weights are cached in the folder
+    (packed.cache, see fast/packed_cache.py) so that later loads skip quantizing.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -193,7 +225,7 @@ def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verif
     pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 else None
     try:
         with no_cyclic_gc():  # a third of the load time otherwise (see kernels.py)
-            params = load_params(checkpoint, storage, pool)
+            params = load_params(checkpoint, storage, pool, progress)
         if pool is not None:
             pool.wait_until_ready()
     except BaseException:

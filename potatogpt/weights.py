@@ -324,6 +324,11 @@ class Checkpoint:
     def shape(self, name: str) -> tuple[int, ...]:
         return self._entry(name).shape
 
+    def file_entry(self, name: str) -> FileEntry:
+        """The tensor's file as the manifest states it (name, size, sha256): what a cache
+        derived from it is tied to, and how many bytes reading it takes."""
+        return self._entry(name).data
+
     def read(self, name: str) -> array[float]:
         """The tensor's numbers, row after row, as float32 in this machine's byte order."""
         entry = self._entry(name)

@@ -1,0 +1,283 @@
+"""`--packed` weights kept on disk, so that quantizing happens once per weights folder, not per run.
+
+Quantizing GPT-2 124M for `PackedWeight` takes ~40 s of Python (a few operations per weight);
+reading the result back is a few large `int.from_bytes` calls per packed row, all in C, ~2 s.
+So the first `--packed` run of a folder writes what it quantized to `packed.cache` next to
+manifest.json, and later runs load that instead.
+
+The file is a cache, never a source of truth:
+
+* It is tied to the exact weights it came from: its header repeats, for every matrix, the file
+  size and sha256 the manifest states, plus this module's format version and the kernel's field
+  layout.  If any of them differ (a re-export, a new potatogpt), the cache is stale and is
+  rebuilt.
+* It is written to a temporary file and renamed into place, so a reader sees either the old
+  complete file or the new complete one; two first runs racing each other both write whole files
+  and the last rename wins.
+* Every block of it carries a CRC-32: a damaged cache (truncated, a flipped bit) is noticed,
+  reported in one line, and rebuilt.  Deleting it only costs the next run the quantizing time.
+* A weights folder we may not write to (a shared, read-only classroom copy) gets its cache in the
+  user's cache folder instead ($XDG_CACHE_HOME/potatogpt, else ~/.cache/potatogpt), named after
+  the weights it belongs to.  If that fails too, the run goes on without a cache.
+
+Layout: the body first, then the header, then a trailer, so that the writer can stream the body
+while it quantizes and still put the checksums in the header:
+
+    body     for each matrix: row_max (n_in x int64), then for each chunk of outputs its scales
+             (width x float64) and its n_in packed rows (width * field_bytes bytes each, every
+             field stored as q + 2**(F-1), i.e. non-negative), all little-endian
+    header   UTF-8 JSON: version, layout, the sources, and each matrix's shape, chunks and CRCs
+    trailer  header length (8 bytes, little-endian) + MAGIC
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import zlib
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from . import kernels
+from .kernels import PackedWeight
+from .parallel import matrix_names
+from ..weights import Checkpoint
+
+CACHE_NAME = "packed.cache"
+MAGIC = b"potatogpt-packed\n"
+# Bump whenever the bytes written for the same weights would change meaning.
+CACHE_VERSION = 1
+_TRAILER = 8 + len(MAGIC)
+
+
+class CacheError(Exception):
+    """A cache file that cannot be used; the message says why, in a few words."""
+
+
+def _say(message: str) -> None:
+    print(f"potatogpt: {message}", file=sys.stderr)
+
+
+def _identity(checkpoint: Checkpoint) -> dict[str, object]:
+    """Everything a cache must match to be used: what the header repeats."""
+    sources = {}
+    for name in matrix_names(checkpoint):
+        entry = checkpoint.file_entry(name)
+        sources[name] = {"bytes": entry.size, "sha256": entry.sha256}
+    layout = {"field_bytes": kernels.FIELD_BYTES, "weight_bits": kernels.WEIGHT_BITS, "chunk": kernels.CHUNK}
+    return {"version": CACHE_VERSION, "layout": layout, "sources": sources}
+
+
+def cache_paths(checkpoint: Checkpoint) -> list[Path]:
+    """Where a folder's cache may be, in the order they are tried: in the folder, then per user."""
+    identity = json.dumps(_identity(checkpoint), sort_keys=True).encode()
+    key = hashlib.sha256(identity).hexdigest()[:20]
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return [checkpoint.folder / CACHE_NAME, Path(base) / "potatogpt" / f"packed-{key}.cache"]
+
+
+# --- Writing ----------------------------------------------------------------------------------
+def _little_endian(values: array[int] | array[float]) -> bytes:
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+class _Writer:
+    """Appends matrices to an open file, remembering what the header must say about them."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f = f
+        self.matrices: list[dict[str, object]] = []
+
+    def _block(self, data: bytes) -> int:
+        self.f.write(data)
+        return zlib.crc32(data)
+
+    def add(self, name: str, weight: PackedWeight) -> None:
+        fb = weight.field_bytes
+        chunks = []
+        row_max_crc = self._block(_little_endian(array("q", map(int, weight.row_max))))
+        for chunk in weight.chunks:
+            crc = self._block(_little_endian(array("d", chunk.scales)))
+            size = fb * chunk.width
+            # Stored with the offset added back: every field is then non-negative, so the row is
+            # an unsigned number of exactly `size` bytes.  One to_bytes per row, a C loop each.
+            for row in chunk.rows:
+                crc = zlib.crc32(self._row_bytes(row + chunk.offset, size), crc)
+            chunks.append({"start": chunk.start, "width": chunk.width, "crc32": crc})
+        self.matrices.append({"name": name, "n_in": weight.n_in, "n_out": weight.n_out,
+                              "row_max_crc32": row_max_crc, "chunks": chunks})
+
+    def _row_bytes(self, value: int, size: int) -> bytes:
+        data = value.to_bytes(size, "little")
+        self.f.write(data)
+        return data
+
+    def finish(self, identity: dict[str, object]) -> None:
+        header = json.dumps({**identity, "matrices": self.matrices}).encode()
+        self.f.write(header + len(header).to_bytes(8, "little") + MAGIC)
+
+
+def _write(path: Path, checkpoint: Checkpoint, weights: dict[str, PackedWeight]) -> None:
+    """Write a complete cache to `path` atomically (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f"{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = _Writer(f)
+            for name in matrix_names(checkpoint):
+                writer.add(name, weights[name])
+            writer.finish(_identity(checkpoint))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- Reading ----------------------------------------------------------------------------------
+def _header(f: IO[bytes], file_size: int) -> tuple[dict[str, object], int]:
+    """The header, and how many bytes of body come before it."""
+    if file_size < _TRAILER:
+        raise CacheError("too short to be a cache")
+    f.seek(file_size - _TRAILER)
+    trailer = f.read(_TRAILER)
+    if trailer[8:] != MAGIC:
+        raise CacheError("not a potatogpt packed cache (no end marker: truncated?)")
+    length = int.from_bytes(trailer[:8], "little")
+    if length > file_size - _TRAILER:
+        raise CacheError("header length past the start of the file")
+    f.seek(file_size - _TRAILER - length)
+    try:
+        header = json.loads(f.read(length))
+    except (ValueError, UnicodeDecodeError):
+        raise CacheError("header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise CacheError("header is not a JSON object")
+    return header, file_size - _TRAILER - length
+
+
+def _read_exact(f: IO[bytes], size: int) -> bytes:
+    data = f.read(size)
+    if len(data) != size:
+        raise CacheError("ends early (truncated)")
+    return data
+
+
+def _unsigned_rows(data: bytes, n_rows: int, size: int, offset: int) -> list[int]:
+    """Cut `data` into n_rows unsigned little-endian numbers of `size` bytes and subtract the
+    offset: one `int.from_bytes` (a C loop over the bytes) and one subtraction per row."""
+    view = memoryview(data)
+    return [int.from_bytes(view[k * size : (k + 1) * size], "little") - offset for k in range(n_rows)]
+
+
+def _read_matrix(f: IO[bytes], entry: dict[str, object], n_in: int, n_out: int) -> PackedWeight:
+    fb, bits = kernels.FIELD_BYTES, 8 * kernels.FIELD_BYTES
+    data = _read_exact(f, 8 * n_in)
+    if zlib.crc32(data) != entry["row_max_crc32"]:
+        raise CacheError("damaged (a checksum does not match)")
+    row_max = array("q")
+    row_max.frombytes(data)
+    if sys.byteorder == "big":
+        row_max.byteswap()
+    chunks = []
+    chunk_entries = entry["chunks"]
+    if not isinstance(chunk_entries, list):
+        raise CacheError("header lists no chunks")
+    for spec in chunk_entries:
+        start, width = spec["start"], spec["width"]
+        if not isinstance(start, int) or not isinstance(width, int) or not 0 < width <= n_out - start:
+            raise CacheError("header has an impossible chunk")
+        scales_data = _read_exact(f, 8 * width)
+        rows_data = _read_exact(f, n_in * fb * width)
+        if zlib.crc32(rows_data, zlib.crc32(scales_data)) != spec["crc32"]:
+            raise CacheError("damaged (a checksum does not match)")
+        scales = array("d")
+        scales.frombytes(scales_data)
+        if sys.byteorder == "big":
+            scales.byteswap()
+        offset = kernels._replicate(1 << (bits - 1), bits, width)
+        rows = _unsigned_rows(rows_data, n_in, fb * width, offset)
+        chunks.append(kernels._Chunk(start, width, rows, offset, scales.tolist()))
+    if sum(c.width for c in chunks) != n_out:
+        raise CacheError("chunks do not cover the matrix")
+    return PackedWeight(n_in, n_out, fb, kernels.WEIGHT_BITS, kernels.CHUNK, chunks, row_max.tolist())
+
+
+def read_cache(path: Path, checkpoint: Checkpoint, on_matrix: Callable[[str], None] | None = None
+               ) -> dict[str, PackedWeight]:
+    """Every matrix's PackedWeight from the cache at `path`.
+
+    Raises FileNotFoundError if there is none, CacheError if it is stale or damaged.
+    """
+    with path.open("rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        header, body_size = _header(f, file_size)
+        identity = _identity(checkpoint)
+        if any(header.get(key) != value for key, value in identity.items()):
+            raise CacheError("stale (made for other weights, or by another potatogpt version)")
+        matrices = header.get("matrices")
+        names = matrix_names(checkpoint)
+        if not isinstance(matrices, list) or [m.get("name") if isinstance(m, dict) else None for m in matrices] != names:
+            raise CacheError("header does not list this model's matrices")
+        fb = kernels.FIELD_BYTES
+        shapes = [checkpoint.shape(name) for name in names]
+        if body_size != sum(8 * n_in + (8 + fb * n_in) * n_out for n_out, n_in in shapes):
+            raise CacheError("its size does not match its header (truncated?)")
+        f.seek(0)
+        weights = {}
+        for name, entry, (n_out, n_in) in zip(names, matrices, shapes):
+            if entry.get("n_in") != n_in or entry.get("n_out") != n_out:
+                raise CacheError(f"{name} has the wrong shape")
+            weights[name] = _read_matrix(f, entry, n_in, n_out)
+            if on_matrix is not None:
+                on_matrix(name)
+    return weights
+
+
+# --- The one entry point ----------------------------------------------------------------------
+def packed_weights(checkpoint: Checkpoint, on_matrix: Callable[[str], None] | None = None,
+                   say: Callable[[str], None] = _say) -> dict[str, PackedWeight]:
+    """The PackedWeight of every matrix of `checkpoint`, by name: from its cache when that is
+    valid, else quantized from the weights (kernels.prepare_packed) and then cached.
+
+    `on_matrix(name)` is called as each matrix becomes ready (for a progress display); `say`
+    gets the one-line notes (a damaged cache, a folder we cannot write to).
+    """
+    paths = cache_paths(checkpoint)
+    for path in paths:
+        try:
+            return read_cache(path, checkpoint, on_matrix)
+        except FileNotFoundError:
+            continue
+        except CacheError as e:
+            say(f"note: ignoring the packed cache {path}: {e}; rebuilding it")
+            break
+        except OSError as e:
+            say(f"note: cannot read the packed cache {path} ({e.strerror}); rebuilding it")
+            break
+    weights = {}
+    for name in matrix_names(checkpoint):
+        n_out, n_in = checkpoint.shape(name)
+        weights[name] = kernels.prepare_packed(checkpoint.read(name), n_in, n_out)
+        if on_matrix is not None:
+            on_matrix(name)
+    problems = []
+    for path in paths:
+        try:
+            _write(path, checkpoint, weights)
+            break
+        except OSError as e:
+            problems.append(f"{path.parent} ({e.strerror})")
+    else:
+        say(f"note: could not save the packed cache in {' or '.join(problems)}; "
+            "the next --packed run will quantize again")
+    return weights
