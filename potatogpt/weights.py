@@ -99,6 +99,11 @@ def expected_shape(name: str, config: GPT2Config) -> tuple[int, ...]:
     raise WeightsError(f"{name!r} is not a tensor of a GPT-2 with {config.n_layer} layers")
 
 
+def parameter_count(config: GPT2Config) -> int:
+    """How many numbers a GPT-2 of this config has (124,439,808 for 124M)."""
+    return sum(math.prod(expected_shape(name, config)) for name in tensor_names(config))
+
+
 def tensor_file_name(name: str) -> str:
     """The file a tensor is written to: its name plus a suffix that says what is inside."""
     return f"{name}.f32"

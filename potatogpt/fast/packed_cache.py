@@ -137,6 +137,7 @@ def _write(path: Path, checkpoint: Checkpoint, weights: dict[str, PackedWeight])
             writer.finish(_identity(checkpoint))
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the weights beside it are not
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
