@@ -257,7 +257,7 @@ def packed_weights(checkpoint: Checkpoint, on_matrix: Callable[[str], None] | No
     for path in paths:
         try:
             return read_cache(path, checkpoint, on_matrix)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
         except CacheError as e:
             say(f"note: ignoring the packed cache {path}: {e}; rebuilding it")
