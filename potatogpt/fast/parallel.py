@@ -160,24 +160,13 @@ class ShardedWeight:
 
     def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]:
         data = pack_rows(rows)
-        waiting: list[Connection] = []  # workers whose answer is still in their pipe
-        try:
-            for conn in self.pool.connections:  # the workers start on their shards ...
-                conn.send(("matmul", self.name, len(rows)))
-                conn.send_bytes(data)
-                waiting.append(conn)
-            out = kernels.matmul_weight(rows, self.local)  # ... while we do ours
-            for conn in self.pool.connections:
-                answer = conn.recv_bytes()
-                waiting.remove(conn)
-                for row, part in zip(out, unpack_rows(answer, len(rows))):
-                    row.extend(part)
-        except KeyboardInterrupt:
-            # Ctrl-C stops this product, but the workers finish theirs: read those answers now,
-            # or the next product (the CLI's next prompt) would read them instead of its own.
-            for conn in waiting:
-                conn.recv_bytes()
-            raise
+        for conn in self.pool.connections:  # the workers start on their shards ...
+            conn.send(("matmul", self.name, len(rows)))
+            conn.send_bytes(data)
+        out = kernels.matmul_weight(rows, self.local)  # ... while we do ours
+        for conn in self.pool.connections:
+            for row, part in zip(out, unpack_rows(conn.recv_bytes(), len(rows))):
+                row.extend(part)
         return out
 
     def column(self, j: int) -> list[float]:
