@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import memory
-from .config import MODEL_SIZES
+from .config import MODEL_SIZES, GPT2Config
 from .api import GPT2, ContextError, load
 from .fast import packed_cache
 from .sampling import softmax, top_k_candidates
@@ -118,15 +118,11 @@ def probability(text: str) -> float:
 
 
 def read_prompt(args: argparse.Namespace) -> str:
+    """The prompt of a one-shot run: the argument, or all of a pipe (a terminal is interactive)."""
     if args.prompt is not None:
         return str(args.prompt)
     if sys.stdin is None:
         return ""
-    if sys.stdin.isatty():
-        try:
-            return input("Prompt: ")
-        except EOFError:
-            return ""
     return sys.stdin.read().rstrip("\n")
 
 
@@ -150,6 +146,7 @@ def load_model(args: argparse.Namespace) -> GPT2:
         if not downloads_allowed(args):
             raise CLIError(f"no weights in {folder}: create them with `{missing_weights_hint(args.model)}` "
                            f"(downloading is off: --offline or {OFFLINE_VARIABLE} is set)")
+        check_memory(args, MODEL_SIZES[args.model], folder)  # before a download, not after it
         from .convert.export import ExportError, export_model  # only needed on this path
 
         try:
@@ -159,18 +156,24 @@ def load_model(args: argparse.Namespace) -> GPT2:
             raise CLIError(str(e)) from None
     try:
         checkpoint = open_checkpoint(folder)
-        if not args.skip_memory_check:
-            problem = memory.refusal(checkpoint.config, args.storage, args.jobs, memory.available_bytes())
-            if problem is not None:
-                raise CLIError(f"{folder}: {problem}")
+        check_memory(args, checkpoint.config, folder)
         display = LoadProgress(describe_load(folder, args, checkpoint), sys.stderr)
         try:
             model = load(folder, storage=args.storage, jobs=args.jobs, progress=display)
-        finally:
-            display.close()
+        except BaseException:
+            display.abandon()  # the error message goes on a line of its own
+            raise
+        display.finish()
         return model
     except (WeightsError, TokenizerError) as e:
         raise CLIError(str(e)) from None
+
+
+def check_memory(args: argparse.Namespace, config: GPT2Config, folder: Path) -> None:
+    if not args.skip_memory_check:
+        problem = memory.refusal(config, args.storage, args.jobs, memory.available_bytes())
+        if problem is not None:
+            raise CLIError(f"{folder}: {problem}")
 
 
 def describe_load(folder: Path, args: argparse.Namespace, checkpoint: Checkpoint) -> str:
@@ -210,12 +213,18 @@ class LoadProgress:
         self.stream.flush()
         self.drawn = True
 
-    def close(self) -> None:
-        """Leave the final state on its own line (the time it took), or nothing off a terminal."""
+    def finish(self) -> None:
+        """Leave the time it took on the line (on a terminal; elsewhere the summary says it)."""
         if self.interactive:
             self.draw(f"{self.what}: done in {time.perf_counter() - self.started:.1f} s")
+        self.abandon()
+
+    def abandon(self) -> None:
+        """End the line, so whatever is printed next starts on a fresh one."""
+        if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+            self.drawn = False
 
 
 def describe_top(tokenizer: Tokenizer, logits: list[float], k: int) -> str:
@@ -262,7 +271,10 @@ def run_interactive(args: argparse.Namespace) -> int:
                     sys.stdout.write("\n")
                     return 130
                 started = time.perf_counter()
-            generate(args, model, prompt, load_seconds, started)
+            try:
+                generate(args, model, prompt, load_seconds, started)
+            except CLIError as e:  # say, a prompt too long for the context: ask for another
+                print(f"potatogpt: error: {e}", file=sys.stderr)
             load_seconds, prompt = None, None  # the load is paid once
     finally:
         model.close()

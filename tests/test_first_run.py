@@ -83,3 +83,10 @@ def test_an_unreachable_hub_is_one_line(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert run.stderr.count("\n") == 1 and "cannot reach" in run.stderr
     assert not (tmp_path / "weights" / "124M").exists()
+
+
+def test_a_model_too_big_is_refused_before_downloading(hub: Hub, tmp_path: Path) -> None:  # noqa: F811
+    run = potatogpt("--base-url", hub.url, "Hello", cwd=tmp_path, env={"POTATOGPT_MEMORY_AVAILABLE": "1000"})
+    assert run.returncode == 1 and run.stderr.count("\n") == 1
+    assert "GiB" in run.stderr and "--skip-memory-check" in run.stderr
+    assert hub.requests == []
