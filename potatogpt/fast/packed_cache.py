@@ -96,9 +96,10 @@ class _Writer:
         self.f = f
         self.matrices: list[dict[str, object]] = []
 
-    def _block(self, data: bytes) -> int:
+    def _block(self, data: bytes, crc: int = 0) -> int:
+        """Write `data`; return the running CRC-32 that the header will hold for it."""
         self.f.write(data)
-        return zlib.crc32(data)
+        return zlib.crc32(data, crc)
 
     def add(self, name: str, weight: PackedWeight) -> None:
         fb = weight.field_bytes
@@ -106,19 +107,13 @@ class _Writer:
         row_max_crc = self._block(_little_endian(array("q", map(int, weight.row_max))))
         for chunk in weight.chunks:
             crc = self._block(_little_endian(array("d", chunk.scales)))
-            size = fb * chunk.width
             # Stored with the offset added back: every field is then non-negative, so the row is
-            # an unsigned number of exactly `size` bytes.  One to_bytes per row, a C loop each.
+            # an unsigned number of exactly fb * width bytes.  One to_bytes per row, a C loop each.
             for row in chunk.rows:
-                crc = zlib.crc32(self._row_bytes(row + chunk.offset, size), crc)
+                crc = self._block((row + chunk.offset).to_bytes(fb * chunk.width, "little"), crc)
             chunks.append({"start": chunk.start, "width": chunk.width, "crc32": crc})
         self.matrices.append({"name": name, "n_in": weight.n_in, "n_out": weight.n_out,
                               "row_max_crc32": row_max_crc, "chunks": chunks})
-
-    def _row_bytes(self, value: int, size: int) -> bytes:
-        data = value.to_bytes(size, "little")
-        self.f.write(data)
-        return data
 
     def finish(self, identity: dict[str, object]) -> None:
         header = json.dumps({**identity, "matrices": self.matrices}).encode()
