@@ -234,6 +234,15 @@ def cli_run(folder: Path, flags: list[str], new_tokens: int) -> tuple[float, flo
 
 
 # --- The table ------------------------------------------------------------------------------
+def load_average() -> str:
+    """Other programs competing for the cores skew every figure: say how busy the machine was."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "load average: unknown"
+    return f"load average: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
 def child(args: argparse.Namespace, mode: str, jobs: int) -> dict[str, float] | str:
     """One mode in its own process, so that its peak memory is its own."""
     command = [sys.executable, __file__, "--size", args.size, "--dir", str(args.dir), "--one", mode, str(jobs),
@@ -278,6 +287,7 @@ def main() -> int:
     print(f"potatogpt benchmark: GPT-2 {args.size} shapes, random weights, {prompt_text}, "
           f"mean of {args.decode_tokens} decode steps")
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
+    print(load_average())
     print()
     print("| mode | jobs | load s | first token s | prompt s | decode s/token | bare kernels s/token | "
           "decode / kernels | peak RSS GiB |")
@@ -312,6 +322,7 @@ def main() -> int:
         if isinstance(floor, dict):
             print(f"\nexact load {exact_load:.1f} s against its floor (the same float tuples from the same files, "
                   f"nothing else) {floor['floor']:.1f} s: {exact_load / floor['floor']:.2f}x", flush=True)
+    print(f"\n{load_average()}")
     if not args.no_cli:
         print(f"\n`python -m potatogpt --weights {folder} [flags] -n {args.decode_tokens} --ignore-eot "
               f"\"{README_PROMPT}\"`, from launch:\n")
