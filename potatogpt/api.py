@@ -215,13 +215,17 @@ def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verif
     `storage` picks how weights are held (see tensor.Storage); `jobs` > 1 splits the matrix
     products across that many processes.  A folder without tokenizer files gets the bundled
     GPT-2 vocabulary.  `progress(bytes_done, bytes_total)` is called as the weights are read.
-    With storage="packed" and one job, the quantized weights are cached in the folder
-    (packed.cache, see fast/packed_cache.py) so that later loads skip quantizing.
+    With storage="packed", the quantized weights are cached in the folder (packed.cache, see
+    fast/packed_cache.py) so that later loads skip quantizing.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
     tokenizer = Tokenizer.from_dir(checkpoint.folder) if checkpoint.has_tokenizer() else Tokenizer.gpt2()
+    if storage == "packed" and jobs > 1 and not packed_cache.has_valid_header(checkpoint):
+        # issue #11: quantize once, here, into packed.cache; every process then reads its slices.
+        with no_cyclic_gc():
+            packed_cache.packed_weights(checkpoint)
     pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 else None
     try:
         with no_cyclic_gc():  # a third of the load time otherwise (see kernels.py)

@@ -180,7 +180,7 @@ def describe_load(folder: Path, args: argparse.Namespace, checkpoint: Checkpoint
     mode = {"exact": "", "packed": " --packed", "compact": " --low-memory"}[args.storage]
     jobs = f" --jobs {args.jobs}" if args.jobs > 1 else ""
     what = f"loading {folder}{mode}{jobs}"
-    if args.storage == "packed" and args.jobs == 1 and not any(p.is_file() for p in packed_cache.cache_paths(checkpoint)):
+    if args.storage == "packed" and not any(p.is_file() for p in packed_cache.cache_paths(checkpoint)):
         what += " (first use: quantizing, then saving packed.cache so that later loads take seconds)"
     return what
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,46 @@ def test_two_first_runs_at_once(folder: Path) -> None:
     assert all("note" not in err for _, err in results), results
     assert notes_of(folder) == []
     assert [p.name for p in folder.iterdir() if ".tmp" in p.name] == []
+
+
+# --- --jobs: every process reads its slice of the cache -------------------------------------------
+@pytest.mark.parametrize(("n_in", "n_out", "chunk", "jobs"), [(5, 23, 4, 2), (5, 23, 4, 3), (3, 9, 16, 2), (4, 8, 4, 2)])
+def test_a_slice_of_a_packed_weight_is_that_shard_quantized(n_in: int, n_out: int, chunk: int, jobs: int) -> None:
+    rng = random.Random(n_out * jobs)
+    flat = array("f", [rng.gauss(0.0, 1.0) for _ in range(n_in * n_out)])
+    whole = kernels._prepare_packed(flat, n_in, n_out, kernels.FIELD_BYTES, kernels.WEIGHT_BITS, chunk)
+    bounds = kernels.packed_input_bounds(flat, n_in, n_out)
+    edges = [n_out * k // jobs for k in range(jobs + 1)]
+    for start, stop in zip(edges, edges[1:]):
+        fresh = kernels._prepare_packed(flat[start * n_in : stop * n_in], n_in, stop - start, kernels.FIELD_BYTES,
+                                        kernels.WEIGHT_BITS, chunk, bounds)
+        sliced = packed_cache.columns(whole, start, stop)
+        assert (sliced.n_in, sliced.n_out, sliced.row_max) == (fresh.n_in, fresh.n_out, fresh.row_max)
+        assert [(c.start, c.width, c.rows, c.offset, c.scales) for c in sliced.chunks] == [
+            (c.start, c.width, c.rows, c.offset, c.scales) for c in fresh.chunks]
+
+
+def test_jobs_read_the_cache_and_agree_with_one_process(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = load(folder, storage="packed")  # writes the cache
+    expected = one.next_token_logits(IDS)
+
+    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+        raise AssertionError("quantized although a valid cache was there")
+
+    # Workers are forked on Linux, so they inherit this too: a worker that quantized would die.
+    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    model = load(folder, storage="packed", jobs=2)
+    try:
+        assert model.next_token_logits(IDS) == expected
+    finally:
+        model.close()
+
+
+def test_jobs_without_a_cache_make_one(folder: Path) -> None:
+    expected = fresh_logits(folder)
+    model = load(folder, storage="packed", jobs=2)
+    try:
+        assert model.next_token_logits(IDS) == expected
+    finally:
+        model.close()
+    assert notes_of(folder) == []  # a valid cache is there now

@@ -27,7 +27,7 @@ while it quantizes and still put the checksums in the header:
              (width x float64) and its n_in packed rows (width * field_bytes bytes each, every
              field stored as q + 2**(F-1), i.e. non-negative), all little-endian
     header   UTF-8 JSON: version, layout, the sources, and each matrix's shape, chunks and CRCs
-    trailer  header length (8 bytes, little-endian) + MAGIC
+    trailer  header length (8 bytes, little-endian), the header's CRC-32 (4 bytes) and MAGIC
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import zlib
 from array import array
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from . import kernels
 from .kernels import PackedWeight
@@ -52,7 +52,7 @@ CACHE_NAME = "packed.cache"
 MAGIC = b"potatogpt-packed\n"
 # Bump whenever the bytes written for the same weights would change meaning.
 CACHE_VERSION = 1
-_TRAILER = 8 + len(MAGIC)
+_TRAILER = 8 + 4 + len(MAGIC)  # header length, header CRC-32, MAGIC
 
 
 class CacheError(Exception):
@@ -117,7 +117,7 @@ class _Writer:
 
     def finish(self, identity: dict[str, object]) -> None:
         header = json.dumps({**identity, "matrices": self.matrices}).encode()
-        self.f.write(header + len(header).to_bytes(8, "little") + MAGIC)
+        self.f.write(header + len(header).to_bytes(8, "little") + zlib.crc32(header).to_bytes(4, "little") + MAGIC)
 
 
 def _write(path: Path, checkpoint: Checkpoint, weights: dict[str, PackedWeight]) -> None:
@@ -140,25 +140,47 @@ def _write(path: Path, checkpoint: Checkpoint, weights: dict[str, PackedWeight])
 
 
 # --- Reading ----------------------------------------------------------------------------------
-def _header(f: IO[bytes], file_size: int) -> tuple[dict[str, object], int]:
-    """The header, and how many bytes of body come before it."""
+def _header(f: IO[bytes]) -> tuple[dict[str, Any], int]:
+    """The header (checked against its CRC), and how many bytes of body come before it."""
+    file_size = os.fstat(f.fileno()).st_size
     if file_size < _TRAILER:
-        raise CacheError("too short to be a cache")
+        raise CacheError("too short to be a cache (truncated?)")
     f.seek(file_size - _TRAILER)
     trailer = f.read(_TRAILER)
-    if trailer[8:] != MAGIC:
-        raise CacheError("not a potatogpt packed cache (no end marker: truncated?)")
-    length = int.from_bytes(trailer[:8], "little")
+    if trailer[12:] != MAGIC:
+        raise CacheError("no end marker (truncated?)")
+    length, crc = int.from_bytes(trailer[:8], "little"), int.from_bytes(trailer[8:12], "little")
     if length > file_size - _TRAILER:
         raise CacheError("header length past the start of the file")
     f.seek(file_size - _TRAILER - length)
-    try:
-        header = json.loads(f.read(length))
-    except (ValueError, UnicodeDecodeError):
-        raise CacheError("header is not valid JSON") from None
-    if not isinstance(header, dict):
-        raise CacheError("header is not a JSON object")
+    data = f.read(length)
+    if zlib.crc32(data) != crc:
+        raise CacheError("damaged header (its checksum does not match)")
+    header: dict[str, Any] = json.loads(data)  # we wrote it, and the CRC says it is what we wrote
     return header, file_size - _TRAILER - length
+
+
+def _matrix_bytes(n_in: int, n_out: int) -> int:
+    """Body bytes of one matrix: row_max, then every output's scale and n_in fields."""
+    return 8 * n_in + (8 + kernels.FIELD_BYTES * n_in) * n_out
+
+
+def _checked_entries(f: IO[bytes], checkpoint: Checkpoint) -> list[dict[str, Any]]:
+    """The header's matrix entries, in matrix_names order, once it is known to fit `checkpoint`."""
+    header, body_size = _header(f)
+    identity = _identity(checkpoint)
+    if any(header.get(key) != value for key, value in identity.items()):
+        raise CacheError("stale (made for other weights, or by another potatogpt version)")
+    matrices: list[dict[str, Any]] = header["matrices"]
+    names = matrix_names(checkpoint)
+    if [m["name"] for m in matrices] != names:
+        raise CacheError("header does not list this model's matrices")
+    for entry, name in zip(matrices, names):
+        if (entry["n_out"], entry["n_in"]) != checkpoint.shape(name):
+            raise CacheError(f"{name} has the wrong shape")
+    if body_size != sum(_matrix_bytes(m["n_in"], m["n_out"]) for m in matrices):
+        raise CacheError("its size does not match its header (truncated?)")
+    return matrices
 
 
 def _read_exact(f: IO[bytes], size: int) -> bytes:
@@ -168,44 +190,35 @@ def _read_exact(f: IO[bytes], size: int) -> bytes:
     return data
 
 
-def _unsigned_rows(data: bytes, n_rows: int, size: int, offset: int) -> list[int]:
-    """Cut `data` into n_rows unsigned little-endian numbers of `size` bytes and subtract the
-    offset: one `int.from_bytes` (a C loop over the bytes) and one subtraction per row."""
-    view = memoryview(data)
-    return [int.from_bytes(view[k * size : (k + 1) * size], "little") - offset for k in range(n_rows)]
+def _from_little_endian(values: array[Any], data: bytes) -> array[Any]:
+    values.frombytes(data)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
 
 
-def _read_matrix(f: IO[bytes], entry: dict[str, object], n_in: int, n_out: int) -> PackedWeight:
+def _read_matrix(f: IO[bytes], entry: dict[str, Any]) -> PackedWeight:
+    """One matrix, from where `f` stands.  Every row is one `int.from_bytes` (a C loop over its
+    bytes) and one subtraction: a few calls per 4096 weights, never one per weight."""
+    n_in, n_out = entry["n_in"], entry["n_out"]
     fb, bits = kernels.FIELD_BYTES, 8 * kernels.FIELD_BYTES
     data = _read_exact(f, 8 * n_in)
     if zlib.crc32(data) != entry["row_max_crc32"]:
         raise CacheError("damaged (a checksum does not match)")
-    row_max = array("q")
-    row_max.frombytes(data)
-    if sys.byteorder == "big":
-        row_max.byteswap()
-    chunks = []
-    chunk_entries = entry["chunks"]
-    if not isinstance(chunk_entries, list):
-        raise CacheError("header lists no chunks")
-    for spec in chunk_entries:
+    row_max: list[int] = _from_little_endian(array("q"), data).tolist()
+    packed_chunks = []
+    for spec in entry["chunks"]:
         start, width = spec["start"], spec["width"]
-        if not isinstance(start, int) or not isinstance(width, int) or not 0 < width <= n_out - start:
-            raise CacheError("header has an impossible chunk")
         scales_data = _read_exact(f, 8 * width)
         rows_data = _read_exact(f, n_in * fb * width)
         if zlib.crc32(rows_data, zlib.crc32(scales_data)) != spec["crc32"]:
             raise CacheError("damaged (a checksum does not match)")
-        scales = array("d")
-        scales.frombytes(scales_data)
-        if sys.byteorder == "big":
-            scales.byteswap()
         offset = kernels._replicate(1 << (bits - 1), bits, width)
-        rows = _unsigned_rows(rows_data, n_in, fb * width, offset)
-        chunks.append(kernels._Chunk(start, width, rows, offset, scales.tolist()))
-    if sum(c.width for c in chunks) != n_out:
-        raise CacheError("chunks do not cover the matrix")
-    return PackedWeight(n_in, n_out, fb, kernels.WEIGHT_BITS, kernels.CHUNK, chunks, row_max.tolist())
+        size = fb * width
+        view = memoryview(rows_data)
+        rows = [int.from_bytes(view[k * size : (k + 1) * size], "little") - offset for k in range(n_in)]
+        packed_chunks.append(kernels._Chunk(start, width, rows, offset, _from_little_endian(array("d"), scales_data).tolist()))
+    return PackedWeight(n_in, n_out, fb, kernels.WEIGHT_BITS, kernels.CHUNK, packed_chunks, row_max)
 
 
 def read_cache(path: Path, checkpoint: Checkpoint, on_matrix: Callable[[str], None] | None = None
@@ -215,28 +228,69 @@ def read_cache(path: Path, checkpoint: Checkpoint, on_matrix: Callable[[str], No
     Raises FileNotFoundError if there is none, CacheError if it is stale or damaged.
     """
     with path.open("rb") as f:
-        file_size = os.fstat(f.fileno()).st_size
-        header, body_size = _header(f, file_size)
-        identity = _identity(checkpoint)
-        if any(header.get(key) != value for key, value in identity.items()):
-            raise CacheError("stale (made for other weights, or by another potatogpt version)")
-        matrices = header.get("matrices")
-        names = matrix_names(checkpoint)
-        if not isinstance(matrices, list) or [m.get("name") if isinstance(m, dict) else None for m in matrices] != names:
-            raise CacheError("header does not list this model's matrices")
-        fb = kernels.FIELD_BYTES
-        shapes = [checkpoint.shape(name) for name in names]
-        if body_size != sum(8 * n_in + (8 + fb * n_in) * n_out for n_out, n_in in shapes):
-            raise CacheError("its size does not match its header (truncated?)")
+        entries = _checked_entries(f, checkpoint)
         f.seek(0)
         weights = {}
-        for name, entry, (n_out, n_in) in zip(names, matrices, shapes):
-            if entry.get("n_in") != n_in or entry.get("n_out") != n_out:
-                raise CacheError(f"{name} has the wrong shape")
-            weights[name] = _read_matrix(f, entry, n_in, n_out)
+        for name, entry in zip(matrix_names(checkpoint), entries):
+            weights[name] = _read_matrix(f, entry)
             if on_matrix is not None:
                 on_matrix(name)
     return weights
+
+
+def read_cached_matrix(checkpoint: Checkpoint, name: str) -> PackedWeight | None:
+    """One matrix from a valid cache, or None (no cache, stale, damaged): for --jobs workers,
+    which each need a slice of every matrix (see `columns`)."""
+    names = matrix_names(checkpoint)
+    for path in cache_paths(checkpoint):
+        try:
+            with path.open("rb") as f:
+                entries = _checked_entries(f, checkpoint)
+                index = names.index(name)
+                f.seek(sum(_matrix_bytes(e["n_in"], e["n_out"]) for e in entries[:index]))
+                return _read_matrix(f, entries[index])
+        except (OSError, CacheError):
+            continue
+    return None
+
+
+def has_valid_header(checkpoint: Checkpoint) -> bool:
+    """Whether a cache for these weights exists (its blocks are checked only when read)."""
+    for path in cache_paths(checkpoint):
+        try:
+            with path.open("rb") as f:
+                _checked_entries(f, checkpoint)
+            return True
+        except (OSError, CacheError):
+            continue
+    return False
+
+
+def columns(weight: PackedWeight, start: int, stop: int) -> PackedWeight:
+    """Output columns [start, stop) of a packed weight, chunked from `start` as prepare_packed
+    chunks a matrix: exactly what quantizing that shard of the matrix would give, with the whole
+    matrix's input bounds (see parallel.load_shard), because every column is quantized on its own.
+
+    Per packed row, a few shifts and masks of the big ints: C loops, no Python loop per weight.
+    """
+    bits = 8 * weight.field_bytes
+    chunks = []
+    for first in range(start, stop, weight.chunk_size):
+        last = min(stop, first + weight.chunk_size)
+        rows = [0] * weight.n_in
+        scales: list[float] = []
+        for old in weight.chunks:  # the old chunks that overlap [first, last)
+            lo, hi = max(first, old.start), min(last, old.start + old.width)
+            if lo >= hi:
+                continue
+            shift, mask, to = bits * (lo - old.start), (1 << (bits * (hi - lo))) - 1, bits * (lo - first)
+            rows = [r | ((((o + old.offset) >> shift) & mask) << to) for r, o in zip(rows, old.rows)]
+            scales.extend(old.scales[lo - old.start : hi - old.start])
+        offset = kernels._replicate(1 << (bits - 1), bits, last - first)
+        chunks.append(kernels._Chunk(first - start, last - first, [r - offset for r in rows], offset, scales))
+    row_max = [int(m) for m in weight.row_max]
+    return PackedWeight(weight.n_in, stop - start, weight.field_bytes, weight.weight_bits, weight.chunk_size, chunks,
+                        row_max)
 
 
 # --- The one entry point ----------------------------------------------------------------------
