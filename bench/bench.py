@@ -242,7 +242,7 @@ def load_average() -> str:
     """Other programs competing for the cores skew every figure: say how busy the machine was."""
     try:
         one, five, _ = os.getloadavg()
-    except OSError:
+    except (OSError, AttributeError):  # AttributeError: Windows has no load average
         return "load average: unknown"
     return f"load average: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
