@@ -198,6 +198,8 @@ class LoadProgress:
         self.started = time.perf_counter()
         self.last_draw = -1.0
         self.drawn = False
+        if self.interactive:  # at once: the tokenizer and the first file take a moment too
+            self.draw(f"{what} ...")
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
