@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from conftest import Exported
 from potatogpt.api import load
 from potatogpt.fast import kernels, packed_cache
 from potatogpt.fast.packed_cache import CACHE_NAME, packed_weights
-from potatogpt.weights import open_checkpoint
+from potatogpt.weights import Checkpoint, open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = [464, 3290, 318, 257, 1310, 11, 290]
@@ -201,3 +202,34 @@ def test_jobs_without_a_cache_make_one(folder: Path) -> None:
     finally:
         model.close()
     assert notes_of(folder) == []  # a valid cache is there now
+
+
+def test_a_damaged_cache_that_cannot_be_replaced_is_not_rebuilt_every_time(
+        folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    damaged = tmp_path / "read-only" / CACHE_NAME
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"damaged")
+    user = tmp_path / "user" / "packed-x.cache"
+    monkeypatch.setattr(packed_cache, "cache_paths", lambda checkpoint: [damaged, user])
+    monkeypatch.setattr(packed_cache, "_write", failing_write_to(damaged))
+    notes_of(folder)
+    assert user.is_file()
+
+    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+        raise AssertionError("quantized although a valid cache was there")
+
+    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    notes = notes_of(folder)  # the damaged one is still noted, and the good one is used
+    assert len(notes) == 1 and "ignoring" in notes[0]
+
+
+def failing_write_to(forbidden: Path) -> Callable[[Path, Checkpoint, dict[str, kernels.PackedWeight]], None]:
+    """packed_cache._write, except that `forbidden` is read-only (as it would be for anyone but root)."""
+    write = packed_cache._write
+
+    def guarded(path: Path, checkpoint: Checkpoint, weights: dict[str, kernels.PackedWeight]) -> None:
+        if path == forbidden:
+            raise PermissionError(13, "Permission denied", str(path))
+        write(path, checkpoint, weights)
+
+    return guarded

@@ -308,12 +308,12 @@ def packed_weights(checkpoint: Checkpoint, on_matrix: Callable[[str], None] | No
             return read_cache(path, checkpoint, on_matrix)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        # A bad cache in a folder we can't write to is never replaced: the next place is tried,
+        # where a good one may have been written instead.
         except CacheError as e:
-            say(f"note: ignoring the packed cache {path}: {e}; rebuilding it")
-            break
+            say(f"note: ignoring the packed cache {path}: {e}")
         except OSError as e:
-            say(f"note: cannot read the packed cache {path} ({e.strerror}); rebuilding it")
-            break
+            say(f"note: ignoring the packed cache {path}: cannot read it ({e.strerror})")
     weights = {}
     for name in matrix_names(checkpoint):
         n_out, n_in = checkpoint.shape(name)
