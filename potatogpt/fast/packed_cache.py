@@ -302,10 +302,17 @@ def packed_weights(checkpoint: Checkpoint, on_matrix: Callable[[str], None] | No
     `on_matrix(name)` is called as each matrix becomes ready (for a progress display); `say`
     gets the one-line notes (a damaged cache, a folder we cannot write to).
     """
+    reported: set[str] = set()
+
+    def ready(name: str) -> None:  # once per matrix, even if a cache fails halfway through
+        if on_matrix is not None and name not in reported:
+            reported.add(name)
+            on_matrix(name)
+
     paths = cache_paths(checkpoint)
     for path in paths:
         try:
-            return read_cache(path, checkpoint, on_matrix)
+            return read_cache(path, checkpoint, ready)
         except (FileNotFoundError, NotADirectoryError):
             continue
         # A bad cache in a folder we can't write to is never replaced: the next place is tried,
@@ -318,8 +325,7 @@ def packed_weights(checkpoint: Checkpoint, on_matrix: Callable[[str], None] | No
     for name in matrix_names(checkpoint):
         n_out, n_in = checkpoint.shape(name)
         weights[name] = kernels.prepare_packed(checkpoint.read(name), n_in, n_out)
-        if on_matrix is not None:
-            on_matrix(name)
+        ready(name)
     problems = []
     for path in paths:
         try:
