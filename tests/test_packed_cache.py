@@ -233,3 +233,22 @@ def failing_write_to(forbidden: Path) -> Callable[[Path, Checkpoint, dict[str, k
         write(path, checkpoint, weights)
 
     return guarded
+
+
+# --- The progress callback ------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["exact", "packed first use", "packed cached", "packed cache damaged late"])
+def test_progress_counts_every_weight_file_once(folder: Path, case: str) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    total = sum(t["bytes"] for t in manifest["tensors"])
+    if case != "packed first use":
+        load(folder, storage="packed")
+    if case == "packed cache damaged late":
+        path = folder / CACHE_NAME
+        data = bytearray(path.read_bytes())
+        data[len(data) * 9 // 10] ^= 0x01  # past the first matrices: they are read, then it fails
+        path.write_bytes(bytes(data))
+    calls: list[tuple[int, int]] = []
+    load(folder, storage="exact" if case == "exact" else "packed", progress=lambda done, all: calls.append((done, all)))
+    assert calls[-1] == (total, total)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert {all for _, all in calls} == {total}
