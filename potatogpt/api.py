@@ -7,19 +7,22 @@ tokenizer, the context checks and the generation loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar, get_args
 
 from .config import GPT2Config
-from .fast import fast_weight
+from .fast import KernelLayout, fast_weight, packed_cache
 from .fast.kernels import no_cyclic_gc
 from .fast.parallel import WorkerPool
 from .model import MLP, Attention, Block, KVCache, LayerNorm, Linear, Params, gpt2, hidden_states, lm_head, new_kv_cache
 from .sampling import Sampler, log_softmax
 from .tensor import ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, from_flat, weight_from_flat
 from .tokenizer import Tokenizer
-from .weights import Checkpoint, open_checkpoint
+from .weights import Checkpoint, open_checkpoint, tensor_names
+
+# Called as loading goes, with (bytes of weight files done, bytes in all): a progress display.
+Progress = Callable[[int, int], None]
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
@@ -33,29 +36,50 @@ STORAGES: tuple[Storage, ...] = get_args(Storage)
 
 
 # --- Loading ----------------------------------------------------------------------------------
-def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: WorkerPool | None = None) -> Params:
+def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: WorkerPool | None = None,
+                progress: Progress | None = None) -> Params:
     """Turn a weights folder's float32 files into the typed parameters `model.gpt2` takes.
 
     Matrices are stored [out, in] (see weights/README.md): each stored row is one column of the
     math's W in x @ W, the columns a `Weight` keeps.  `storage` picks how they are held (see
     Storage); biases, layer norms and position embeddings are plain rows in every mode.
     With a WorkerPool (--jobs), each matrix is split by output columns across processes.
+    `progress(done, total)` is called after each tensor, in bytes of the files behind it.
     """
     config = checkpoint.config
     embed, hidden, qkv = Embed(config.n_embd), Hidden(4 * config.n_embd), Qkv(3 * config.n_embd)
+    total = sum(checkpoint.file_entry(name).size for name in tensor_names(config))
+    done = 0
+
+    def advance(name: str) -> None:
+        nonlocal done
+        done += checkpoint.file_entry(name).size
+        if progress is not None:
+            progress(done, total)
+
+    # --packed in one process: every matrix at once, from packed.cache when it is valid (seconds)
+    # instead of quantizing again (see fast/packed_cache.py).
+    packed = packed_cache.packed_weights(checkpoint, advance) if storage == "packed" and pool is None else {}
 
     def row(name: str, width: O) -> Tensor[One, O]:
-        return from_flat(checkpoint.read(name), ONE, width)
+        values = checkpoint.read(name)
+        advance(name)
+        return from_flat(values, ONE, width)
 
     def layer_norm_params(prefix: str) -> LayerNorm:
         return LayerNorm(row(f"{prefix}.weight", embed), row(f"{prefix}.bias", embed))
 
     def matrix(name: str, n_in: I, n_out: O) -> Weight[I, O]:
+        if name in packed:
+            return Weight(n_in, n_out, fast=KernelLayout(packed[name]))  # (already counted)
         if pool is not None:
-            return Weight(n_in, n_out, fast=pool.weight(name))
-        if storage == "reference":
-            return weight_from_flat(checkpoint.read(name), n_in, n_out)
-        return fast_weight(checkpoint.read(name), n_in, n_out, storage)
+            weight = Weight(n_in, n_out, fast=pool.weight(name))
+        elif storage == "reference":
+            weight = weight_from_flat(checkpoint.read(name), n_in, n_out)
+        else:
+            weight = fast_weight(checkpoint.read(name), n_in, n_out, storage)
+        advance(name)
+        return weight
 
     def linear_params(prefix: str, n_in: I, n_out: O) -> Linear[I, O]:
         return Linear(matrix(f"{prefix}.weight", n_in, n_out), row(f"{prefix}.bias", n_out))
@@ -78,9 +102,12 @@ def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: Worker
     # wte is stored [vocab, n_embd]: the rows of the embedding table, which are also the columns
     # of the output layer's weight (n_embd x vocab), so it loads like any other matrix.  wpe is
     # only ever looked up, never multiplied: plain lists in every mode.
+    wte = Embedding(matrix("wte.weight", embed, Vocab(config.vocab_size)))
+    wpe = Embedding(weight_from_flat(checkpoint.read("wpe.weight"), embed, Ctx(config.n_ctx)))
+    advance("wpe.weight")
     return Params(
-        wte=Embedding(matrix("wte.weight", embed, Vocab(config.vocab_size))),
-        wpe=Embedding(weight_from_flat(checkpoint.read("wpe.weight"), embed, Ctx(config.n_ctx))),
+        wte=wte,
+        wpe=wpe,
         h=blocks,
         ln_f=layer_norm_params("ln_f"),
     )
@@ -198,12 +225,15 @@ class GPT2:
             )
 
 
-def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verify_sha256: bool = False) -> GPT2:
+def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verify_sha256: bool = False,
+         progress: Progress | None = None) -> GPT2:
     """Load a weights folder written by export_weights.py, with the tokenizer stored beside it.
 
     `storage` picks how weights are held (see Storage); `jobs` > 1 splits the matrix
     products across that many processes.  A folder without tokenizer files gets the bundled
-    GPT-2 vocabulary.
+    GPT-2 vocabulary.  `progress(bytes_done, bytes_total)` is called as the weights are read.
+    With storage="packed", the quantized weights are cached in the folder (packed.cache, see
+    fast/packed_cache.py) so that later loads skip quantizing.
     """
     if storage not in STORAGES:
         raise ValueError(f"storage must be one of {', '.join(map(repr, STORAGES))}, not {storage!r}")
@@ -213,10 +243,14 @@ def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verif
         raise ValueError("the reference mode runs in one process, with no kernels: use jobs=1")
     checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
     tokenizer = checkpoint.tokenizer()  # the manifest's own, checked against the model's vocabulary size
+    if storage == "packed" and jobs > 1 and not packed_cache.has_valid_header(checkpoint):
+        # Quantize once, here, into packed.cache; every process then reads its own slices.
+        with no_cyclic_gc():
+            packed_cache.packed_weights(checkpoint)
     pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 and storage != "reference" else None
     try:
         with no_cyclic_gc():  # a third of the load time otherwise (see kernels.py)
-            params = load_params(checkpoint, storage, pool)
+            params = load_params(checkpoint, storage, pool, progress)
         if pool is not None:
             pool.wait_until_ready()
     except BaseException:

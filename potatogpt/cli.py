@@ -9,14 +9,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
-from .config import MODEL_SIZES
+from . import memory
+from .config import MODEL_SIZES, GPT2Config
 from .console import discard_output, exit_status, finish_output, termination_signals_interrupt
 from .fast.parallel import WorkerError
 from .api import GPT2, ContextError, load
+from .fast import packed_cache
 from .sampling import softmax, top_k_candidates
 from .tokenizer import Tokenizer, TokenizerError
-from .weights import WeightsError, missing_weights_hint
+from .weights import Checkpoint, WeightsError, missing_weights_hint, open_checkpoint
+
+OFFLINE_VARIABLE = "POTATOGPT_OFFLINE"  # set it (e.g. behind a classroom proxy) to never download
 
 EXAMPLES = """\
 examples:
@@ -24,7 +29,8 @@ examples:
   python -m potatogpt -n 20 --temperature 0.8 --top-k 40 --seed 1 "Once upon a time"
   python -m potatogpt --show-top 5 -n 8 "The capital of France is"
   echo "To be, or not to be" | python -m potatogpt --model 355M
-  python -m potatogpt --download --model 124M "Hello"   # export the weights first if missing
+  python -m potatogpt --model 355M "Hello"     # downloads and exports weights/355M first if missing
+  python -m potatogpt -i --packed              # load once, then prompt after prompt (Ctrl-D ends)
   python -m potatogpt --packed --jobs 2 "The meaning of life is"
 
 look inside (python -m potatogpt INSTRUMENT --help): trace, tokens, score, attention, lens, sample
@@ -65,10 +71,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="which GPT-2: weights are read from weights/<MODEL> (default 124M)")
     parser.add_argument("--weights", type=Path, default=None, metavar="DIR",
                         help="read the weights from DIR instead (overrides --model)")
+    parser.add_argument("--offline", action="store_true",
+                        help=f"never download: if weights/<MODEL> is missing, say how to make it "
+                             f"(or set {OFFLINE_VARIABLE}=1)")
     parser.add_argument("--download", action="store_true",
-                        help="if the weights are missing, download and export them first")
+                        help="(the default now: missing weights/<MODEL> is downloaded and exported first)")
     parser.add_argument("--base-url", default=None, metavar="URL",
-                        help="where --download fetches from (default: the Hugging Face hub)")
+                        help="where missing weights are downloaded from (default: the Hugging Face hub)")
+    parser.add_argument("-i", "--interactive", action="store_true",
+                        help="after each generation ask for another prompt (the default at a terminal "
+                             "without a PROMPT); Ctrl-D or Ctrl-C at the prompt ends")
     parser.add_argument("--show-top", type=positive_int, default=None, metavar="K",
                         help="after each token, show the K most likely next tokens and their probabilities")
     speed = parser.add_argument_group("speed and memory")
@@ -82,6 +94,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                               "the code you read is the code that runs (slow: seconds per token on 124M)")
     speed.add_argument("--jobs", "-j", type=positive_int, default=1, metavar="N",
                        help="split the matrix products across N processes (use your free cores)")
+    speed.add_argument("--skip-memory-check", action="store_true",
+                       help="load even if the model looks too big for the memory available")
     args = parser.parse_args(argv)
     if args.storage == "reference" and args.jobs > 1:
         parser.error("--reference runs in one process, with no kernels: drop --jobs")
@@ -119,15 +133,11 @@ def probability(text: str) -> float:
 
 
 def read_prompt(args: argparse.Namespace) -> str:
+    """The prompt of a one-shot run: the argument, or all of a pipe (a terminal is interactive)."""
     if args.prompt is not None:
         return str(args.prompt)
     if sys.stdin is None:
         return ""
-    if sys.stdin.isatty():
-        try:
-            return input("Prompt: ")
-        except EOFError:
-            return ""
     text = sys.stdin.read(MAX_PROMPT_CHARS + 1)  # bounded: `< /dev/zero` never ends
     if len(text) > MAX_PROMPT_CHARS:
         raise CLIError(f"the prompt on standard input is over {MAX_PROMPT_CHARS:,} characters, more than "
@@ -135,25 +145,107 @@ def read_prompt(args: argparse.Namespace) -> str:
     return text.rstrip("\n")
 
 
+def is_interactive(args: argparse.Namespace) -> bool:
+    """Ask for prompt after prompt: with -i, or at a terminal when no prompt was given."""
+    if args.interactive:
+        return True
+    return args.prompt is None and sys.stdin is not None and sys.stdin.isatty()
+
+
+def downloads_allowed(args: argparse.Namespace) -> bool:
+    """--offline, or OFFLINE_VARIABLE set to anything but 0, keeps potatogpt off the network."""
+    return not args.offline and os.environ.get(OFFLINE_VARIABLE, "") in ("", "0")
+
+
 def load_model(args: argparse.Namespace) -> GPT2:
     folder: Path = args.weights if args.weights is not None else Path("weights") / args.model
     if not (folder / "manifest.json").is_file():
-        if args.download and args.weights is None:
-            from .convert.export import ExportError, export_model  # only needed on this path
-
-            try:
-                kwargs = {} if args.base_url is None else {"base_url": args.base_url}
-                export_model(args.model, folder, **kwargs)
-            except ExportError as e:
-                raise CLIError(str(e)) from None
-        elif args.weights is not None:
+        if args.weights is not None:  # a folder named by hand is never downloaded into
             raise CLIError(f"no weights in {folder} (no manifest.json): point --weights at a folder written by export_weights.py")
-        else:
-            raise CLIError(f"no weights in {folder}: create them with `{missing_weights_hint(args.model)}` (or add --download)")
+        if not downloads_allowed(args):
+            raise CLIError(f"no weights in {folder}: create them with `{missing_weights_hint(args.model)}` "
+                           f"(downloading is off: --offline or {OFFLINE_VARIABLE} is set)")
+        check_memory(args, MODEL_SIZES[args.model], folder)  # before a download, not after it
+        from .convert.export import ExportError, export_model  # only needed on this path
+
+        try:
+            kwargs = {} if args.base_url is None else {"base_url": args.base_url}
+            export_model(args.model, folder, **kwargs)
+        except ExportError as e:
+            raise CLIError(str(e)) from None
     try:
-        return load(folder, storage=args.storage, jobs=args.jobs)
+        checkpoint = open_checkpoint(folder)
+        check_memory(args, checkpoint.config, folder)
+        display = LoadProgress(describe_load(folder, args, checkpoint), sys.stderr)
+        try:
+            model = load(folder, storage=args.storage, jobs=args.jobs, progress=display)
+        except BaseException:
+            display.abandon()  # the error message goes on a line of its own
+            raise
+        display.finish()
+        return model
     except (WeightsError, TokenizerError) as e:
         raise CLIError(str(e)) from None
+
+
+def check_memory(args: argparse.Namespace, config: GPT2Config, folder: Path) -> None:
+    if not args.skip_memory_check:
+        problem = memory.refusal(config, args.storage, args.jobs, memory.available_bytes())
+        if problem is not None:
+            raise CLIError(f"{folder}: {problem}")
+
+
+def describe_load(folder: Path, args: argparse.Namespace, checkpoint: Checkpoint) -> str:
+    mode = {"exact": "", "packed": " --packed", "compact": " --low-memory"}[args.storage]
+    jobs = f" --jobs {args.jobs}" if args.jobs > 1 else ""
+    what = f"loading {folder}{mode}{jobs}"
+    if args.storage == "packed" and not any(p.is_file() for p in packed_cache.cache_paths(checkpoint)):
+        what += " (first use: quantizing, then saving packed.cache so that later loads take seconds)"
+    return what
+
+
+class LoadProgress:
+    """The load's progress on stderr: one line redrawn in place (carriage return) on a terminal.
+
+    Anywhere else (a log, a pipe, CI) redraws would pile up as lines, and the summary line
+    already gives the load time, so nothing is written at all.
+    """
+
+    def __init__(self, what: str, stream: TextIO) -> None:
+        self.what = what
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.started = time.perf_counter()
+        self.last_draw = -1.0
+        self.drawn = False
+        if self.interactive:  # at once: the tokenizer and the first file take a moment too
+            self.draw(f"{what} ...")
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not self.interactive or (now - self.last_draw < 0.1 and done < total):
+            return  # a few redraws a second look smooth and cost nothing
+        self.last_draw = now
+        percent = 100 * done // total if total else 100
+        self.draw(f"{self.what}: {percent:3d}% of {total / 1e6:.0f} MB, {now - self.started:.1f} s")
+
+    def draw(self, line: str) -> None:
+        self.stream.write("\r" + line + "\x1b[K")  # \x1b[K: clear the rest of a longer old line
+        self.stream.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        """Leave the time it took on the line (on a terminal; elsewhere the summary says it)."""
+        if self.interactive:
+            self.draw(f"{self.what}: done in {time.perf_counter() - self.started:.1f} s")
+        self.abandon()
+
+    def abandon(self) -> None:
+        """End the line, so whatever is printed next starts on a fresh one."""
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
 
 
 def describe_top(tokenizer: Tokenizer, logits: list[float], k: int) -> str:
@@ -165,17 +257,58 @@ def describe_top(tokenizer: Tokenizer, logits: list[float], k: int) -> str:
 def run(args: argparse.Namespace) -> int:
     if "look" in args:  # an instrument: see look.py
         return int(args.look(args))
+    if is_interactive(args):
+        return run_interactive(args)
     prompt = read_prompt(args)
     started = time.perf_counter()
     model = load_model(args)
     load_seconds = time.perf_counter() - started
     try:
-        return generate(args, model, prompt, load_seconds)
+        return generate(args, model, prompt, load_seconds, started)
     finally:
         model.close()
 
 
-def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: float) -> int:
+def run_interactive(args: argparse.Namespace) -> int:
+    """Load once, then prompt after prompt until Ctrl-D (end of input) or Ctrl-C at the prompt.
+
+    Ctrl-C during a generation stops that generation only (generate() catches it).
+    """
+    try:
+        import readline  # noqa: F401  (line editing and history for input(), where available)
+    except ImportError:
+        pass
+    started = time.perf_counter()
+    model = load_model(args)
+    load_seconds: float | None = time.perf_counter() - started
+    try:
+        prompt = args.prompt
+        while True:
+            if prompt is None:
+                try:
+                    prompt = input("Prompt: ")
+                except EOFError:  # Ctrl-D: the normal way out
+                    sys.stdout.write("\n")
+                    return 0
+                except KeyboardInterrupt:  # Ctrl-C at the prompt: leave, cleanly
+                    sys.stdout.write("\n")
+                    return 130
+                started = time.perf_counter()
+            try:
+                generate(args, model, prompt, load_seconds, started)
+            except CLIError as e:  # say, a prompt too long for the context: ask for another
+                print(f"potatogpt: error: {e}", file=sys.stderr)
+            load_seconds, prompt = None, None  # the load is paid once
+    finally:
+        model.close()
+
+
+def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: float | None, waited_since: float) -> int:
+    """Print the prompt and its continuation token by token, then the summary line on stderr.
+
+    `waited_since` is when the user started waiting (before the load, if there was one): the
+    summary's time to the first token counts from there.
+    """
     tokenizer = model.tokenizer
     # An empty prompt starts from <|endoftext|>, as OpenAI's unconditional samples did.
     ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
@@ -187,6 +320,7 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
     decoder = tokenizer.decoder()
     new_ids: list[int] = []
     gen_started = time.perf_counter()
+    first_token_at: float | None = None
     interrupted = False
     try:
         tokens = model.generate(
@@ -200,6 +334,8 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
             logits_seen=logits_seen,
         )
         for token in tokens:
+            if first_token_at is None:
+                first_token_at = time.perf_counter()
             new_ids.append(token)
             if args.show_top:
                 out.write(f"\n  [{len(new_ids)}] {tokenizer.decode([token])!r:>16} <- "
@@ -211,20 +347,35 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
         raise CLIError(str(e)) from None
     except KeyboardInterrupt:
         interrupted = True
-    gen_seconds = time.perf_counter() - gen_started
+    ended = time.perf_counter()
     if args.show_top:
         out.write("\n\n" + prompt + tokenizer.decode(new_ids))
     out.write(decoder.flush() + "\n")
     out.flush()
-    generated = len(new_ids)
-    per_token = f"{gen_seconds / generated:.3f} s/token" if generated else "no tokens"
-    note = " (interrupted)" if interrupted else ""
-    print(
-        f"potatogpt: {generated} tokens in {gen_seconds:.2f} s ({per_token}), "
-        f"prompt {len(ids)} tokens, load {load_seconds:.2f} s{note}",
-        file=sys.stderr,
-    )
+    print(summary(len(ids), len(new_ids), gen_started, first_token_at, ended, load_seconds, waited_since, interrupted),
+          file=sys.stderr)
     return 130 if interrupted else 0
+
+
+def summary(prompt_tokens: int, generated: int, gen_started: float, first_token_at: float | None, ended: float,
+            load_seconds: float | None, waited_since: float, interrupted: bool) -> str:
+    """potatogpt: 40 tokens in 30.1 s: prompt (10 tokens) 1.20 s, then 0.741 s/token; first token
+    after 8.3 s, load 7.1 s.
+
+    The prompt goes through the model as one batch and yields the first token; every later token
+    is one decode step.  The two cost very different amounts, so they are reported apart.
+    """
+    line = f"potatogpt: {generated} tokens in {ended - gen_started:.2f} s"
+    if first_token_at is not None:
+        line += f": prompt ({prompt_tokens} tokens) {first_token_at - gen_started:.2f} s"
+        if generated > 1:
+            line += f", then {(ended - first_token_at) / (generated - 1):.3f} s/token"
+        line += f"; first token after {first_token_at - waited_since:.2f} s"
+    else:
+        line += f", prompt {prompt_tokens} tokens"
+    if load_seconds is not None:
+        line += f", load {load_seconds:.2f} s"
+    return line + (" (interrupted)" if interrupted else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -82,7 +82,8 @@ def tensor_count(config: GPT2Config) -> int:
 
 
 def parameter_count(config: GPT2Config) -> int:
-    """How many numbers a GPT-2 of this config holds, without listing its tensors."""
+    """How many numbers a GPT-2 of this config holds (124,439,808 for 124M), without listing
+    its tensors (a hostile n_layer may be 2**31)."""
     per_layer = sum(math.prod(multiple * config.n_embd for multiple in multiples) for _, multiples in _LAYER_TENSORS)
     return (config.vocab_size + config.n_ctx) * config.n_embd + config.n_layer * per_layer + 2 * config.n_embd
 
@@ -359,6 +360,11 @@ class Checkpoint:
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self._entry(name).shape
+
+    def file_entry(self, name: str) -> FileEntry:
+        """The tensor's file as the manifest states it (name, size, sha256): what a cache
+        derived from it is tied to, and how many bytes reading it takes."""
+        return self._entry(name).data
 
     def read(self, name: str) -> array[float]:
         """The tensor's numbers, row after row, as float32 in this machine's byte order."""

@@ -19,11 +19,13 @@ from potatogpt import cli
 from potatogpt.api import GPT2
 
 ROOT = Path(__file__).resolve().parent.parent
-SUMMARY = re.compile(r"^potatogpt: (\d+) tokens in [\d.]+ s \(([\d.]+ s/token|no tokens)\), prompt \d+ tokens, load [\d.]+ s")
+SUMMARY = re.compile(r"^potatogpt: (\d+) tokens in [\d.]+ s: prompt \(\d+ tokens\) [\d.]+ s(, then [\d.]+ s/token)?; "
+                     r"first token after [\d.]+ s, load [\d.]+ s")
 
 
-def run_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def run_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "potatogpt", *args],
         input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
@@ -88,13 +90,19 @@ def test_show_top_lists_probabilities(exported: Exported) -> None:
     assert all(len(re.findall(r"\d+\.\d%", line)) == 3 for line in steps)
 
 
-def test_missing_weights_say_how_to_make_them(tmp_path: Path) -> None:
-    result = run_cli("--model", "355M", "Hello", cwd=tmp_path)
+@pytest.mark.parametrize("offline", [["--offline"], ["--env"]])
+def test_missing_weights_say_how_to_make_them(tmp_path: Path, offline: list[str]) -> None:
+    if offline == ["--env"]:
+        result = run_cli("--model", "355M", "Hello", cwd=tmp_path, env={"POTATOGPT_OFFLINE": "1"})
+    else:
+        result = run_cli("--model", "355M", *offline, "Hello", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "weights/355M" in lines[0] and "export_weights.py --model 355M" in lines[0]
+    assert "downloading is off" in lines[0]
+    assert not (tmp_path / "weights").exists()
 
 
 def test_weights_folder_that_is_not_one(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def check_base_url(base_url: str) -> None:
 
 
 # --- Progress ---------------------------------------------------------------------------------
-def _human_bytes(n: float) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -106,13 +106,13 @@ class Progress:
         speed = (self.done - self.resumed_from) / elapsed
         if self.total:
             eta = _human_time((self.total - self.done) / speed) if speed > 0 else "?"
-            return (f"{self.label}: {self.done / self.total:4.0%} {_human_bytes(self.done)} / {_human_bytes(self.total)}"
-                    f"  {_human_bytes(speed)}/s  ETA {eta}")
-        return f"{self.label}: {_human_bytes(self.done)}  {_human_bytes(speed)}/s"
+            return (f"{self.label}: {self.done / self.total:4.0%} {human_bytes(self.done)} / {human_bytes(self.total)}"
+                    f"  {human_bytes(speed)}/s  ETA {eta}")
+        return f"{self.label}: {human_bytes(self.done)}  {human_bytes(speed)}/s"
 
     def start(self) -> None:
         if self.done:
-            self.stream.write(f"{self.label}: resuming after {_human_bytes(self.done)}\n")
+            self.stream.write(f"{self.label}: resuming after {human_bytes(self.done)}\n")
             self.stream.flush()
         self.update(0)
 

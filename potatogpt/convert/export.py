@@ -496,6 +496,7 @@ def export_model(size: str, out: Path | None = None, *, base_url: str = DEFAULT_
         raise ExportError(f"{out}: exists but is not a complete export; remove it and run again")
     cache = default_cache(out, size) if cache is None else Path(cache)
     try:
+        announce_download(size, base_url, out, stream or sys.stderr)
         download.fetch(base_url, download.HUB_REPOS[size], HUB_FILES, cache, stream=stream)
     except download.DownloadError as e:
         raise ExportError(str(e)) from None
@@ -519,6 +520,22 @@ def export_model(size: str, out: Path | None = None, *, base_url: str = DEFAULT_
         except OSError:
             pass
     return out
+
+
+def announce_download(size: str, base_url: str, out: Path, stream: IO[str]) -> None:
+    """Say what is about to be fetched, from where, how big, and where it will live, before any
+    large transfer starts (the size comes from the server: one HEAD request)."""
+    repo = download.HUB_REPOS[size]
+    try:
+        remote_size = download.probe(download.file_url(base_url, repo, "model.safetensors"), timeout=download.TIMEOUT).size
+    except download.DownloadError:
+        return  # the download itself fails on its first file and says why, in one line
+    weights = "model.safetensors" + (f" ({download.human_bytes(remote_size)})" if remote_size is not None else "")
+    others = ", ".join(f for f in HUB_FILES if f != "model.safetensors")
+    converted = download.human_bytes(4 * parameter_count(MODEL_SIZES[size]))
+    print(f"downloading GPT-2 {size} from {base_url.rstrip('/')}/{repo}: {weights} and {others}; "
+          f"it will be converted into {out} ({converted})", file=stream)
+    stream.flush()
 
 
 # --- Command line -----------------------------------------------------------------------------

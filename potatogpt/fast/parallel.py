@@ -52,6 +52,12 @@ def load_shard(checkpoint: Checkpoint, name: str, storage: Layout, shard: int, j
     """Shard `shard` of a matrix: its stored rows (= output columns) in that shard's range."""
     n_out, n_in = checkpoint.shape(name)
     bounds = shard_bounds(n_out, jobs)
+    if storage == "packed":  # issue #11: a slice of the cached matrix, when there is a packed.cache
+        from .packed_cache import columns, read_cached_matrix  # (it imports this module)
+
+        cached = read_cached_matrix(checkpoint, name)
+        if cached is not None:
+            return columns(cached, bounds[shard], bounds[shard + 1])
     whole = checkpoint.read(name)
     flat = whole[bounds[shard] * n_in : bounds[shard + 1] * n_in]
     width = bounds[shard + 1] - bounds[shard]

@@ -1,0 +1,254 @@
+"""The --packed cache: written on first use, read back bit for bit, rebuilt when stale or damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import Exported
+from potatogpt.api import load
+from potatogpt.fast import kernels, packed_cache
+from potatogpt.fast.packed_cache import CACHE_NAME, packed_weights
+from potatogpt.weights import Checkpoint, open_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+IDS = [464, 3290, 318, 257, 1310, 11, 290]
+
+
+@pytest.fixture
+def folder(exported: Exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the tiny real-vocabulary export (each test damages its own), and a
+    private user cache folder."""
+    copy = tmp_path / "weights"
+    shutil.copytree(exported.folder("tiny-vocab"), copy)
+    (copy / CACHE_NAME).unlink(missing_ok=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return copy
+
+
+def fresh_logits(folder: Path) -> list[float]:
+    """Logits from weights quantized right now, with no cache anywhere near."""
+    scratch = folder.parent / "no-cache"
+    shutil.copytree(folder, scratch)
+    (scratch / CACHE_NAME).unlink(missing_ok=True)
+    model = load(scratch, storage="packed")
+    shutil.rmtree(scratch)
+    return model.next_token_logits(IDS)
+
+
+def notes_of(folder: Path) -> list[str]:
+    notes: list[str] = []
+    packed_weights(open_checkpoint(folder), say=notes.append)
+    return notes
+
+
+def test_first_use_writes_the_cache_and_it_gives_the_same_logits(folder: Path) -> None:
+    expected = fresh_logits(folder)
+    first = load(folder, storage="packed")
+    assert (folder / CACHE_NAME).is_file()
+    assert first.next_token_logits(IDS) == expected
+    cached = load(folder, storage="packed")
+    assert cached.next_token_logits(IDS) == expected  # bit for bit, not approximately
+    assert [p.name for p in folder.iterdir() if ".tmp" in p.name] == []
+
+
+def test_the_cached_weights_equal_freshly_quantized_ones(folder: Path) -> None:
+    checkpoint = open_checkpoint(folder)
+    packed_weights(checkpoint)  # writes the cache
+    from_cache = packed_cache.read_cache(folder / CACHE_NAME, checkpoint)
+    for name, weight in from_cache.items():
+        n_out, n_in = checkpoint.shape(name)
+        fresh = kernels.prepare_packed(checkpoint.read(name), n_in, n_out)
+        assert weight.row_max == fresh.row_max and weight.row_max_sum == fresh.row_max_sum
+        for a, b in zip(weight.chunks, fresh.chunks, strict=True):
+            assert (a.start, a.width, a.rows, a.offset, a.scales) == (b.start, b.width, b.rows, b.offset, b.scales)
+
+
+def test_a_cache_is_used_without_quantizing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    load(folder, storage="packed")
+
+    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+        raise AssertionError("quantized although a valid cache was there")
+
+    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    load(folder, storage="packed")
+
+
+def test_new_weights_make_the_cache_stale(folder: Path) -> None:
+    load(folder, storage="packed")
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    # Re-export stand-in: the same sizes, but the manifest says the bytes are different ones.
+    entry = next(t for t in manifest["tensors"] if t["name"] == "h.0.mlp.c_fc.weight")
+    entry["sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    notes = notes_of(folder)
+    assert len(notes) == 1 and "stale" in notes[0]
+    header_sources = packed_cache.read_cache(folder / CACHE_NAME, open_checkpoint(folder))
+    assert "h.0.mlp.c_fc.weight" in header_sources  # rebuilt for the new manifest, and valid
+    assert notes_of(folder) == []
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "garbage", "empty"])
+def test_a_damaged_cache_is_noted_and_rebuilt(folder: Path, damage: str) -> None:
+    expected = fresh_logits(folder)
+    load(folder, storage="packed")
+    path = folder / CACHE_NAME
+    data = bytearray(path.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 3] ^= 0x10
+    elif damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = bytearray(b"not a cache at all" * 100)
+    else:
+        data = bytearray()
+    path.write_bytes(bytes(data))
+    notes = notes_of(folder)
+    assert len(notes) == 1 and "ignoring the packed cache" in notes[0] and "\n" not in notes[0]
+    assert notes_of(folder) == []  # rebuilt
+    assert load(folder, storage="packed").next_token_logits(IDS) == expected
+
+
+def test_a_deleted_cache_only_costs_time(folder: Path) -> None:
+    expected = load(folder, storage="packed").next_token_logits(IDS)
+    (folder / CACHE_NAME).unlink()
+    assert load(folder, storage="packed").next_token_logits(IDS) == expected
+    assert (folder / CACHE_NAME).is_file()
+
+
+def test_an_unwritable_folder_falls_back_to_the_user_cache(folder: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # (Tests may run as root, who can write anywhere: a file where a folder should be fails for all.)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    user = tmp_path / "user" / "packed-x.cache"
+    monkeypatch.setattr(packed_cache, "cache_paths", lambda checkpoint: [blocked / CACHE_NAME, user])
+    assert notes_of(folder) == []
+    assert user.is_file()
+    assert notes_of(folder) == []  # and read from there next time
+
+
+def test_nowhere_to_write_is_one_note(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    monkeypatch.setattr(packed_cache, "cache_paths", lambda checkpoint: [blocked / "a", blocked / "b"])
+    notes = notes_of(folder)
+    assert len(notes) == 1 and "could not save the packed cache" in notes[0]
+
+
+def test_two_first_runs_at_once(folder: Path) -> None:
+    """Two processes quantize and write at the same time: both finish, the cache is whole."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "potatogpt", "--weights", str(folder), "--packed", "-n", "3", "--ignore-eot",
+               "Hello"]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+            for _ in range(2)]
+    results = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    assert results[0][0] == results[1][0]
+    assert all("note" not in err for _, err in results), results
+    assert notes_of(folder) == []
+    assert [p.name for p in folder.iterdir() if ".tmp" in p.name] == []
+
+
+# --- --jobs: every process reads its slice of the cache -------------------------------------------
+@pytest.mark.parametrize(("n_in", "n_out", "chunk", "jobs"), [(5, 23, 4, 2), (5, 23, 4, 3), (3, 9, 16, 2), (4, 8, 4, 2)])
+def test_a_slice_of_a_packed_weight_is_that_shard_quantized(n_in: int, n_out: int, chunk: int, jobs: int) -> None:
+    rng = random.Random(n_out * jobs)
+    flat = array("f", [rng.gauss(0.0, 1.0) for _ in range(n_in * n_out)])
+    whole = kernels._prepare_packed(flat, n_in, n_out, kernels.FIELD_BYTES, kernels.WEIGHT_BITS, chunk)
+    bounds = kernels.packed_input_bounds(flat, n_in, n_out)
+    edges = [n_out * k // jobs for k in range(jobs + 1)]
+    for start, stop in zip(edges, edges[1:]):
+        fresh = kernels._prepare_packed(flat[start * n_in : stop * n_in], n_in, stop - start, kernels.FIELD_BYTES,
+                                        kernels.WEIGHT_BITS, chunk, bounds)
+        sliced = packed_cache.columns(whole, start, stop)
+        assert (sliced.n_in, sliced.n_out, sliced.row_max) == (fresh.n_in, fresh.n_out, fresh.row_max)
+        assert [(c.start, c.width, c.rows, c.offset, c.scales) for c in sliced.chunks] == [
+            (c.start, c.width, c.rows, c.offset, c.scales) for c in fresh.chunks]
+
+
+def test_jobs_read_the_cache_and_agree_with_one_process(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = load(folder, storage="packed")  # writes the cache
+    expected = one.next_token_logits(IDS)
+
+    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+        raise AssertionError("quantized although a valid cache was there")
+
+    # Workers are forked on Linux, so they inherit this too: a worker that quantized would die.
+    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    model = load(folder, storage="packed", jobs=2)
+    try:
+        assert model.next_token_logits(IDS) == expected
+    finally:
+        model.close()
+
+
+def test_jobs_without_a_cache_make_one(folder: Path) -> None:
+    expected = fresh_logits(folder)
+    model = load(folder, storage="packed", jobs=2)
+    try:
+        assert model.next_token_logits(IDS) == expected
+    finally:
+        model.close()
+    assert notes_of(folder) == []  # a valid cache is there now
+
+
+def test_a_damaged_cache_that_cannot_be_replaced_is_not_rebuilt_every_time(
+        folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    damaged = tmp_path / "read-only" / CACHE_NAME
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"damaged")
+    user = tmp_path / "user" / "packed-x.cache"
+    monkeypatch.setattr(packed_cache, "cache_paths", lambda checkpoint: [damaged, user])
+    monkeypatch.setattr(packed_cache, "_write", failing_write_to(damaged))
+    notes_of(folder)
+    assert user.is_file()
+
+    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+        raise AssertionError("quantized although a valid cache was there")
+
+    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    notes = notes_of(folder)  # the damaged one is still noted, and the good one is used
+    assert len(notes) == 1 and "ignoring" in notes[0]
+
+
+def failing_write_to(forbidden: Path) -> Callable[[Path, Checkpoint, dict[str, kernels.PackedWeight]], None]:
+    """packed_cache._write, except that `forbidden` is read-only (as it would be for anyone but root)."""
+    write = packed_cache._write
+
+    def guarded(path: Path, checkpoint: Checkpoint, weights: dict[str, kernels.PackedWeight]) -> None:
+        if path == forbidden:
+            raise PermissionError(13, "Permission denied", str(path))
+        write(path, checkpoint, weights)
+
+    return guarded
+
+
+# --- The progress callback ------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["exact", "packed first use", "packed cached", "packed cache damaged late"])
+def test_progress_counts_every_weight_file_once(folder: Path, case: str) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    total = sum(t["bytes"] for t in manifest["tensors"])
+    if case != "packed first use":
+        load(folder, storage="packed")
+    if case == "packed cache damaged late":
+        path = folder / CACHE_NAME
+        data = bytearray(path.read_bytes())
+        data[len(data) * 9 // 10] ^= 0x01  # past the first matrices: they are read, then it fails
+        path.write_bytes(bytes(data))
+    calls: list[tuple[int, int]] = []
+    load(folder, storage="exact" if case == "exact" else "packed", progress=lambda done, all: calls.append((done, all)))
+    assert calls[-1] == (total, total)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert {all for _, all in calls} == {total}
