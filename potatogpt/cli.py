@@ -196,7 +196,8 @@ def check_memory(args: argparse.Namespace, config: GPT2Config, folder: Path) -> 
 
 
 def describe_load(folder: Path, args: argparse.Namespace, checkpoint: Checkpoint) -> str:
-    mode = {"exact": "", "packed": " --packed", "compact": " --low-memory"}[args.storage]
+    mode = {"exact": "", "packed": " --packed", "compact": " --low-memory",
+            "reference": " --reference (the plain arithmetic, no speed tricks: seconds per token on 124M)"}[args.storage]
     jobs = f" --jobs {args.jobs}" if args.jobs > 1 else ""
     what = f"loading {folder}{mode}{jobs}"
     if args.storage == "packed" and not any(p.is_file() for p in packed_cache.cache_paths(checkpoint)):
@@ -295,7 +296,9 @@ def run_interactive(args: argparse.Namespace) -> int:
                     return 130
                 started = time.perf_counter()
             try:
-                generate(args, model, prompt, load_seconds, started)
+                status = generate(args, model, prompt, load_seconds, started)
+                if status not in (0, 130):  # killed, or the terminal closed: no one to ask again
+                    return status
             except CLIError as e:  # say, a prompt too long for the context: ask for another
                 print(f"potatogpt: error: {e}", file=sys.stderr)
             load_seconds, prompt = None, None  # the load is paid once
@@ -321,7 +324,7 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
     new_ids: list[int] = []
     gen_started = time.perf_counter()
     first_token_at: float | None = None
-    interrupted = False
+    status = 0
     try:
         tokens = model.generate(
             ids,
@@ -345,16 +348,16 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
             out.flush()
     except ContextError as e:
         raise CLIError(str(e)) from None
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as e:  # Ctrl-C (130), or a kill or a closed terminal (143, 129)
+        status = exit_status(e)
     ended = time.perf_counter()
     if args.show_top:
         out.write("\n\n" + prompt + tokenizer.decode(new_ids))
     out.write(decoder.flush() + "\n")
     out.flush()
-    print(summary(len(ids), len(new_ids), gen_started, first_token_at, ended, load_seconds, waited_since, interrupted),
+    print(summary(len(ids), len(new_ids), gen_started, first_token_at, ended, load_seconds, waited_since, status != 0),
           file=sys.stderr)
-    return 130 if interrupted else 0
+    return status
 
 
 def summary(prompt_tokens: int, generated: int, gen_started: float, first_token_at: float | None, ended: float,

@@ -60,8 +60,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                                help="which GPT-2: weights are read from weights/<MODEL> (default 124M)")
     model_options.add_argument("--weights", type=Path, default=None, metavar="DIR",
                                help="read the weights from DIR instead (overrides --model)")
+    model_options.add_argument("--offline", action="store_true",
+                               help="never download: a missing weights/<MODEL> is an error")
     # What cli.load_model also reads; the instruments always use exact weights in one process.
-    model_options.set_defaults(download=False, base_url=None, storage="exact", jobs=1)
+    model_options.set_defaults(download=False, base_url=None, storage="exact", jobs=1, skip_memory_check=False)
 
     def command(name: str, run: Callable[[argparse.Namespace], None], help: str, *,
                 needs_model: bool = True) -> argparse.ArgumentParser:

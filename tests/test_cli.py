@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from conftest import Exported, reference
 import potatogpt
 from potatogpt import cli
 from potatogpt.api import GPT2
+from potatogpt.console import Terminated
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"^potatogpt: (\d+) tokens in [\d.]+ s: prompt \(\d+ tokens\) [\d.]+ s(, then [\d.]+ s/token)?; "
@@ -177,18 +179,22 @@ def test_each_token_is_flushed_as_it_comes(exported: Exported, monkeypatch: pyte
     assert out.flushed == sorted(out.flushed, key=len)
 
 
-def test_ctrl_c_keeps_the_output_and_prints_the_summary(
-    exported: Exported, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("interrupt", "status"), [(KeyboardInterrupt(), 130), (Terminated(signal.SIGTERM), 143)])
+def test_an_interrupt_keeps_the_output_and_prints_the_summary(
+    exported: Exported, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    interrupt: KeyboardInterrupt, status: int,
 ) -> None:
+    """Ctrl-C, or a `kill` (which console.py turns into an interrupt), in the middle of generating:
+    what was printed stays, the summary says so, and the exit status says which it was."""
+
     def interrupted_generate(self: GPT2, ids: list[int], *args: object, **kwargs: object) -> Iterator[int]:
         yield 15496  # "Hello"
         yield 995  # " world"
-        raise KeyboardInterrupt
+        raise interrupt
 
     monkeypatch.setattr(GPT2, "generate", interrupted_generate)
-    status = cli.main(["--weights", str(exported.folder("tiny-vocab")), "-n", "10", "Say:"])
+    assert cli.main(["--weights", str(exported.folder("tiny-vocab")), "-n", "10", "Say:"]) == status
     captured = capsys.readouterr()
-    assert status == 130
     assert captured.out == "Say:Hello world\n"
     assert "2 tokens" in captured.err and "(interrupted)" in captured.err
 

@@ -71,7 +71,7 @@ def test_a_number_with_thousands_of_digits(flag: str) -> None:
 WAIT_IN_GENERATE = """
 import sys, time
 from potatogpt import cli
-def generate(args, model, prompt, load_seconds):
+def generate(args, model, prompt, load_seconds, waited_since):
     print(*[p.pid for p in model.pool.processes], file=sys.stderr, flush=True)
     time.sleep(60)
     return 0
