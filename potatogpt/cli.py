@@ -64,7 +64,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="sample only from the K most likely tokens")
     parser.add_argument("--top-p", type=probability, default=None, metavar="P",
                         help="sample only from the most likely tokens that make up probability P")
-    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable sampling")
+    parser.add_argument("--seed", type=seed_number, default=None, help="random seed, for repeatable sampling")
     parser.add_argument("--ignore-eot", action="store_true",
                         help="keep going past <|endoftext|> instead of stopping there")
     parser.add_argument("--model", choices=list(MODEL_SIZES), default="124M",
@@ -102,6 +102,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.temperature == 0.0 and (args.top_k is not None or args.top_p is not None or args.seed is not None):
         parser.error("--top-k, --top-p and --seed only matter when sampling: add --temperature (e.g. 0.8)")
     return args
+
+
+def seed_number(text: str) -> int:
+    return _whole_number(text)
 
 
 def non_negative_int(text: str) -> int:

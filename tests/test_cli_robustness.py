@@ -57,7 +57,7 @@ def test_an_endless_stdin_is_not_read_to_the_end(exported: Exported) -> None:
     one_error_line(result.stderr, "standard input", "131,072 characters")
 
 
-@pytest.mark.parametrize("flag", ["-n", "--jobs", "--top-k", "--show-top"])
+@pytest.mark.parametrize("flag", ["-n", "--jobs", "--top-k", "--show-top", "--seed"])
 def test_a_number_with_thousands_of_digits(flag: str) -> None:
     result = shell('exec "$0" -m potatogpt "$1" "$2" Hello', flag, "7" * 5000)
     assert result.returncode == 2
