@@ -5,8 +5,9 @@ one `dot` per output): it changes how fast the product runs and how much memory 
 take, not what is computed.  tests/test_kernels.py checks each layout against the plain product.
 The only door into this package from the reading path is `Weight.fast` (see tensor.py).
 
-    kernels.py    the layouts: exact float tuples, float32 arrays, packed fixed-point integers
-    parallel.py   --jobs N: each matrix split by output columns across worker processes
+    kernels.py        the layouts: exact float tuples, float32 arrays, packed fixed-point integers
+    packed_cache.py   --packed's quantized weights kept on disk, so quantizing happens once
+    parallel.py       --jobs N: each matrix split by output columns across worker processes
 """
 
 from __future__ import annotations
