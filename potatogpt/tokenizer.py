@@ -38,6 +38,7 @@ __all__ = [
     "Tokenizer",
     "TokenizerError",
     "bpe",
+    "bpe_merges",
     "bytes_to_unicode",
     "merge",
     "merge_steps",
@@ -148,8 +149,9 @@ def merge(parts: list[str], pair: tuple[str, str]) -> list[str]:
 _NOT_A_MERGE = float("inf")  # a rank beyond every real one, for pairs that never merge
 
 
-def bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
-    """Merge one word's byte symbols into vocabulary pieces: 'Ġworld' -> ['Ġworld'].
+def bpe_merges(symbols: str, ranks: Mapping[tuple[str, str], int]) -> Iterator[tuple[tuple[str, str], list[str]]]:
+    """Merge one word's byte symbols into vocabulary pieces, one merge at a time: yields each
+    pair merged and the parts after it.
 
     `ranks` gives each learned merge its position in vocab.bpe.  We replay training: of all
     adjacent pairs, merge the one learned earliest (lowest rank), and repeat until no adjacent
@@ -160,8 +162,17 @@ def bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
         pairs = zip(parts, parts[1:])
         best = min(pairs, key=lambda pair: ranks.get(pair, _NOT_A_MERGE))
         if best not in ranks:
-            break
+            return
         parts = merge(parts, best)
+        yield best, parts
+
+
+def bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
+    """One word's byte symbols as vocabulary pieces: 'Ġworld' -> ['Ġworld'] (the parts left
+    after the last of `bpe_merges`)."""
+    parts = list(symbols)
+    for _pair, parts in bpe_merges(symbols, ranks):
+        pass
     return parts
 
 
@@ -215,6 +226,9 @@ def fast_bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
 # Encoding remembers each word it has seen (English reuses a few thousand words endlessly).  The
 # cache is simply emptied when it gets this big, so a long-running program's memory stays bounded.
 CACHE_SIZE = 100_000
+# Words longer than this many byte symbols are merged by fast_bpe, which makes the very same
+# merges as bpe() in O(n log n); shorter ones (all but freak words) by bpe() itself.
+LONG_WORD = 64
 
 
 # --- Step 4: the tokenizer ------------------------------------------------------------------------
@@ -334,7 +348,9 @@ class Tokenizer:
     def _encode_word(self, word: str) -> tuple[int, ...]:
         """One pre-token -> its ids (steps 2 to 4), remembered in the cache."""
         symbols = "".join(BYTE_TO_UNICODE[b] for b in word.encode("utf-8"))
-        word_ids = tuple(self._encoder[piece] for piece in fast_bpe(symbols, self._ranks))
+        # bpe() rescans the word once per merge: nothing for real words, quadratic for a huge one.
+        merge_pieces = bpe if len(symbols) <= LONG_WORD else fast_bpe
+        word_ids = tuple(self._encoder[piece] for piece in merge_pieces(symbols, self._ranks))
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
         self._cache[word] = word_ids
@@ -490,17 +506,10 @@ def _without_lone_surrogates(text: str) -> str:
 
 # --- BPE, one step at a time (for explaining it) --------------------------------------------------
 def merge_steps(tokenizer: Tokenizer, word: str) -> Iterator[tuple[int, tuple[str, str], list[str]]]:
-    """Each merge `bpe` makes in one pre-token, in order: (rank, the pair merged, the parts after).
-
-    The same loop as `bpe`, starting from the word's byte symbols (step 2), but it reports every
-    step, which `python -m potatogpt tokens` prints: 'rank 9  a+t -> Ġ K a r p at h y'.
+    """Each merge `bpe` makes in one pre-token, in order: (rank, the pair merged, the parts after),
+    which `python -m potatogpt tokens` prints: 'rank 9  a+t -> Ġ K a r p at h y'.
     The parts after the last step are the word's tokens.
     """
-    ranks = tokenizer._ranks
-    parts = [BYTE_TO_UNICODE[b] for b in word.encode("utf-8")]
-    while len(parts) >= 2:
-        best = min(zip(parts, parts[1:]), key=lambda pair: ranks.get(pair, _NOT_A_MERGE))
-        if best not in ranks:
-            return
-        parts = merge(parts, best)
-        yield ranks[best], best, parts
+    symbols = "".join(BYTE_TO_UNICODE[b] for b in word.encode("utf-8"))
+    for pair, parts in bpe_merges(symbols, tokenizer._ranks):
+        yield tokenizer._ranks[pair], pair, parts

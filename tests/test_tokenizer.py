@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import unicodedata
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,30 @@ def test_round_trip_random_unicode(tok: Tokenizer) -> None:
             chars.append(chr(rng.randint(first, last)))
         text = "".join(chars)
         assert tok.decode(tok.encode(text)) == text, ascii(text)
+
+
+def test_encode_runs_the_readable_bpe_except_on_freak_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a student reads (`bpe`) is what encodes ordinary words, so a `bpe` swapped in (the
+    exercises' finale does that) is the one used; only words over LONG_WORD symbols go to
+    fast_bpe, which makes the same merges without bpe's quadratic rescans."""
+    long_word = "x" * (tokenizer_module.LONG_WORD + 1)
+    expected = Tokenizer.gpt2().encode(" world " + long_word)
+    calls: list[tuple[str, str]] = []
+
+    def spy(name: str) -> Callable[[str, Mapping[tuple[str, str], int]], list[str]]:
+        original = getattr(tokenizer_module, name)
+
+        def merged(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
+            calls.append((name, symbols))
+            pieces: list[str] = original(symbols, ranks)
+            return pieces
+
+        return merged
+
+    monkeypatch.setattr(tokenizer_module, "bpe", spy("bpe"))
+    monkeypatch.setattr(tokenizer_module, "fast_bpe", spy("fast_bpe"))
+    assert Tokenizer.gpt2().encode(" world " + long_word) == expected  # (a fresh one: nothing cached)
+    assert calls == [("bpe", "Ġworld"), ("fast_bpe", "Ġ" + long_word)]
 
 
 def test_encode_reuses_its_cache_and_stays_bounded(tok: Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
