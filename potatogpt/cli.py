@@ -304,7 +304,7 @@ def run_interactive(args: argparse.Namespace) -> int:
                 if status not in (0, 130):  # killed, or the terminal closed: no one to ask again
                     return status
             except CLIError as e:  # say, a prompt too long for the context: ask for another
-                print(f"potatogpt: error: {e}", file=sys.stderr)
+                _error(str(e))
             load_seconds, prompt = None, None  # the load is paid once
     finally:
         model.close()

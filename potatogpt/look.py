@@ -326,7 +326,7 @@ def format_head(weights: Tensor[Seq, Ctx], labels: Sequence[str], layer: int, he
              f"{'':>{width + 5}}{''.join(f'{j:>3}' for j in range(len(labels)))}   strongest positions"]
     for i, (label, row) in enumerate(zip(labels, weights.rows)):
         cells = "".join(f"{SHADES[min(len(SHADES) - 1, int(w * len(SHADES)))]:>3}" for w in row[: i + 1])
-        strongest = sorted(range(i + 1), key=lambda j: -row[j])[:top]
+        strongest = top_k_candidates(row[: i + 1], top)
         best = "  ".join(f"{j} {labels[j]} {row[j]:.3f}" for j in strongest)
         lines.append(f"{i:>3}  {label:<{width}}{cells:<{3 * len(labels)}}   {best}")
     lines.append(f"shades: {' '.join(f'{c}<{(k + 1) / len(SHADES):.2f}' for k, c in enumerate(SHADES[:-1]))} "

@@ -342,6 +342,3 @@ class ShardedWeight:
         _, (column,) = self.pool.ask([conn], lambda c: c.send(("column", self.name, j - self.bounds[shard])),
                                      lambda: None, receive)
         return column
-
-    def columns(self) -> list[list[float]]:
-        return [self.column(j) for j in range(self.n_out)]
