@@ -9,6 +9,16 @@
 
 import sys
 
+
+def _quit_if_interrupted(error: BaseException) -> None:
+    """Ctrl-C in the tenth of a second `python -m potatogpt` spends importing: stop as quietly as
+    Ctrl-C does later.  (Python 3.11 may deliver it wrapped in a RuntimeError, when it lands in a
+    __set_name__.)  Anything else is left for the caller to raise."""
+    if isinstance(error, KeyboardInterrupt) or isinstance(error.__cause__, KeyboardInterrupt):
+        print("\npotatogpt: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 try:
     from .config import GPT2Config
     from .api import GPT2, ContextError, load
@@ -16,13 +26,10 @@ try:
     from .tokenizer import Tokenizer, TokenizerError
     from .weights import WeightsError
 except (KeyboardInterrupt, RuntimeError) as e:
-    # Ctrl-C in the tenth of a second `python -m potatogpt` spends importing: stop as quietly
-    # as Ctrl-C does later.  A program that imports potatogpt gets its KeyboardInterrupt.
-    # (Python 3.11 may deliver it wrapped in a RuntimeError, when it lands in a __set_name__.)
-    interrupted = isinstance(e, KeyboardInterrupt) or isinstance(e.__cause__, KeyboardInterrupt)
-    if interrupted and sys.argv[:1] == ["-m"]:  # sys.argv[0] while `python -m` imports the package
-        print("\npotatogpt: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+    # Only for `python -m potatogpt` (sys.argv[0] is "-m" while it imports the package): a
+    # program that imports potatogpt gets its KeyboardInterrupt.
+    if sys.argv[:1] == ["-m"]:
+        _quit_if_interrupted(e)
     raise
 
 __all__ = [

@@ -1,11 +1,9 @@
-import sys
+from . import _quit_if_interrupted
 
 try:
     from .cli import main
-except (KeyboardInterrupt, RuntimeError) as e:  # Ctrl-C while the command line loads (see __init__.py)
-    if not (isinstance(e, KeyboardInterrupt) or isinstance(e.__cause__, KeyboardInterrupt)):
-        raise
-    print("\npotatogpt: interrupted", file=sys.stderr)
-    raise SystemExit(130) from None
+except (KeyboardInterrupt, RuntimeError) as e:  # Ctrl-C while the command line loads
+    _quit_if_interrupted(e)
+    raise
 
 raise SystemExit(main())
