@@ -2,8 +2,8 @@
 
 Every exercise that passes its check is plugged into potatogpt (its functions replace the ones of
 the same names in potatogpt.model, potatogpt.tokenizer or potatogpt.sampling) for one
-generation, and put back afterwards.  The loop below is GPT2.generate's, written out: prompt
-once, then one token at a time through the KV cache.
+generation, and put back afterwards.  GPT2.generate reaches the forward pass through the
+potatogpt.model module, so it runs whatever is plugged in there.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from potatogpt import model
 from potatogpt.api import GPT2, load
-from potatogpt.sampling import Sampler
 from potatogpt.weights import WeightsError
 
 from .checks import EXERCISES, VOCAB
@@ -35,8 +33,7 @@ def run_finale(args: argparse.Namespace) -> int:
             return 1
         yours, ours = plug_in_what_passes(args.solutions, lab, plugs)
         print(f"yours: {', '.join(yours) or 'nothing yet'}; potatogpt's: {', '.join(ours) or 'nothing'}", file=sys.stderr)
-        sampler = Sampler(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
-        generate(gpt, args.prompt, args.max_new_tokens, sampler)
+        generate(gpt, args)
     return 0
 
 
@@ -57,17 +54,15 @@ def plug_in_what_passes(folder: Path, lab: Lab, plugs: ExitStack) -> tuple[list[
     return yours, ours
 
 
-def generate(gpt: GPT2, prompt: str, max_new_tokens: int, sampler: Sampler) -> None:
-    """Print the prompt, then each new token as it is chosen: the prompt goes through once, then
-    one token at a time, each step reusing the KV cache."""
-    ids = gpt.tokenizer.encode(prompt) or [gpt.tokenizer.eot_id]  # your bpe, if exercise 1 passed
-    steps = min(max_new_tokens, gpt.config.n_ctx - len(ids) + 1)  # (the last token is never fed back)
-    kv_cache = gpt.new_kv_cache()
+def generate(gpt: GPT2, args: argparse.Namespace) -> None:
+    """Print the prompt, then each new token as it is chosen (GPT2.generate: the prompt goes
+    through once, then one token at a time, each step reusing the KV cache)."""
+    ids = gpt.tokenizer.encode(args.prompt) or [gpt.tokenizer.eot_id]  # your bpe, if exercise 1 passed
+    steps = min(args.max_new_tokens, gpt.config.n_ctx - len(ids) + 1)  # (the last token is never fed back)
     decoder = gpt.tokenizer.decoder()
-    print(prompt, end="", flush=True)
-    step = ids
-    for _ in range(steps):
-        logits = model.gpt2(step, gpt.params, kv_cache, gpt.config).row(0)  # through the module: yours if plugged in
-        step = [sampler.choose(logits)]
-        print(decoder.add(step[0]), end="", flush=True)
+    print(args.prompt, end="", flush=True)
+    if steps > 0:
+        for token in gpt.generate(ids, steps, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                  seed=args.seed, stop_at_eot=False):
+            print(decoder.add(token), end="", flush=True)
     print(decoder.flush())

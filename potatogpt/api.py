@@ -15,7 +15,8 @@ from .config import GPT2Config
 from .fast import KernelLayout, fast_weight, packed_cache
 from .fast.kernels import no_cyclic_gc
 from .fast.parallel import WorkerPool
-from .model import MLP, Attention, Block, KVCache, LayerNorm, Linear, Params, gpt2, hidden_states, lm_head, new_kv_cache
+from . import model
+from .model import MLP, Attention, Block, KVCache, LayerNorm, Linear, Params
 from .sampling import Sampler, log_softmax
 from .tensor import ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, from_flat, weight_from_flat
 from .tokenizer import Tokenizer
@@ -118,7 +119,12 @@ class ContextError(ValueError):
 
 
 class GPT2:
-    """A GPT-2 model and its tokenizer: the Python API (see README)."""
+    """A GPT-2 model and its tokenizer: the Python API (see README).
+
+    The forward pass is reached through the `model` module (`model.gpt2`, not a name bound at
+    import), so a stage swapped into potatogpt.model (the exercises' finale, an instrument's
+    recorder) is the one these methods run.
+    """
 
     def __init__(self, config: GPT2Config, params: Params, tokenizer: Tokenizer, pool: WorkerPool | None = None) -> None:
         self.config = config
@@ -132,12 +138,12 @@ class GPT2:
             self.pool.close()
 
     def new_kv_cache(self) -> KVCache:
-        return new_kv_cache(self.config)
+        return model.new_kv_cache(self.config)
 
     def forward(self, ids: Sequence[int], kv_cache: KVCache) -> list[float]:
         """Feed `ids` after what kv_cache holds; return the logits for the token that follows."""
         self._check(ids, kv_cache.length)
-        return gpt2(ids, self.params, kv_cache, self.config).row(0)
+        return model.gpt2(ids, self.params, kv_cache, self.config).row(0)
 
     def next_token_logits(self, ids: Sequence[int]) -> list[float]:
         """One score per vocabulary entry for the token after `ids` (a fresh forward pass)."""
@@ -147,7 +153,7 @@ class GPT2:
         """Logits after every prefix of `ids`: row i scores the token at position i + 1."""
         kv_cache = self.new_kv_cache()
         self._check(ids, 0)
-        return lm_head(hidden_states(ids, self.params, kv_cache, self.config), self.params, self.config).tolist()
+        return model.lm_head(model.hidden_states(ids, self.params, kv_cache, self.config), self.params, self.config).tolist()
 
     def score(self, ids: Sequence[int]) -> list[float]:
         """How likely the model finds `ids`: entry i is the natural log of the probability it
