@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from potatogpt.config import MODEL_SIZES, GPT2Config  # noqa: E402
 from potatogpt.convert.export import convert  # noqa: E402
-from potatogpt.api import GPT2, Storage, load  # noqa: E402
+from potatogpt.api import STORAGE_FLAGS, GPT2, Storage, load  # noqa: E402
 from potatogpt.fast import packed_cache  # noqa: E402
 from potatogpt.fast.kernels import no_cyclic_gc  # noqa: E402
 from potatogpt.fast.parallel import matrix_names  # noqa: E402
@@ -52,7 +52,6 @@ from potatogpt.weights import open_checkpoint  # noqa: E402
 
 # Each mode is an api.Storage; the CLI flag that picks it is in brackets in the table.
 MODES: dict[str, Storage] = {"exact": "exact", "packed": "packed", "compact": "compact", "reference": "reference"}
-FLAGS = {"exact": "default", "packed": "--packed", "compact": "--low-memory", "reference": "--reference"}
 README_PROMPT = "Alan Turing theorized that computers would one day become"
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
@@ -311,7 +310,7 @@ def main() -> int:
                     for path in packed_cache.cache_paths(open_checkpoint(folder)):
                         path.unlink(missing_ok=True)
                 r = child(args, mode, jobs)
-                name = f"{mode} ({FLAGS[mode]}){', ' + label if label else ''}"
+                name = f"{mode} ({STORAGE_FLAGS[MODES[mode]] or 'default'}){', ' + label if label else ''}"
                 if isinstance(r, str):
                     print(f"| {name} | {jobs} | {r} |", flush=True)
                     continue

@@ -34,6 +34,9 @@ O = TypeVar("O", bound=int)
 #   "exact", "compact", "packed"   the layouts of potatogpt/fast/ (see fast/__init__.py)
 Storage = Literal["reference", "exact", "compact", "packed"]
 STORAGES: tuple[Storage, ...] = get_args(Storage)
+# The command-line flag that picks each (exact is the default: no flag).
+STORAGE_FLAGS: dict[Storage, str] = {"reference": "--reference", "exact": "", "compact": "--low-memory",
+                                     "packed": "--packed"}
 
 
 # --- Loading ----------------------------------------------------------------------------------

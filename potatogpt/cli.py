@@ -15,7 +15,7 @@ from . import memory
 from .config import MODEL_SIZES, GPT2Config
 from .console import discard_output, exit_status, finish_output, termination_signals_interrupt
 from .fast.parallel import WorkerError
-from .api import GPT2, ContextError, load
+from .api import STORAGE_FLAGS, GPT2, ContextError, load
 from .fast import packed_cache
 from .sampling import softmax, top_k_candidates
 from .tokenizer import Tokenizer, TokenizerError
@@ -200,8 +200,9 @@ def check_memory(args: argparse.Namespace, config: GPT2Config, folder: Path) -> 
 
 
 def describe_load(folder: Path, args: argparse.Namespace, checkpoint: Checkpoint) -> str:
-    mode = {"exact": "", "packed": " --packed", "compact": " --low-memory",
-            "reference": " --reference (the plain arithmetic, no speed tricks: seconds per token on 124M)"}[args.storage]
+    mode = f" {STORAGE_FLAGS[args.storage]}" if STORAGE_FLAGS[args.storage] else ""
+    if args.storage == "reference":
+        mode += " (the plain arithmetic, no speed tricks: seconds per token on 124M)"
     jobs = f" --jobs {args.jobs}" if args.jobs > 1 else ""
     what = f"loading {folder}{mode}{jobs}"
     if args.storage == "packed" and not any(p.is_file() for p in packed_cache.cache_paths(checkpoint)):

@@ -14,15 +14,13 @@ import os
 from pathlib import Path
 
 from .config import GPT2Config
-from .api import Storage
+from .api import STORAGE_FLAGS, Storage
 from .weights import parameter_count
 
 GIB = 1 << 30
 BYTES_PER_PARAMETER: dict[Storage, float] = {"exact": 40.5, "packed": 7.8, "compact": 4.6, "reference": 42.5}
 BASE_BYTES = 200 * 10**6  # the interpreter, the tokenizer, activations and the KV cache
 WORKER_BYTES = 150 * 10**6  # each extra --jobs process: its own interpreter and buffers
-FLAGS: dict[Storage, str] = {"exact": "the default mode", "packed": "--packed", "compact": "--low-memory",
-                             "reference": "--reference"}
 # Tests (and the curious) can pretend the machine has this many bytes available.
 OVERRIDE_VARIABLE = "POTATOGPT_MEMORY_AVAILABLE"
 
@@ -59,8 +57,12 @@ def refusal(config: GPT2Config, storage: Storage, jobs: int, available: int | No
     need = estimate_peak_bytes(parameters, storage, jobs)
     if need <= available:
         return None
-    fits = [f"{FLAGS[s]} (~{estimate_peak_bytes(parameters, s, jobs) / GIB:.1f} GiB)"
+    fits = [f"{_mode(s)} (~{estimate_peak_bytes(parameters, s, jobs) / GIB:.1f} GiB)"
             for s in ("packed", "compact") if s != storage and estimate_peak_bytes(parameters, s, jobs) <= available]
     advice = f"use {' or '.join(fits)}" if fits else "no storage mode fits; try a smaller --model"
-    return (f"this model needs about {need / GIB:.1f} GiB in {FLAGS[storage]} but only {available / GIB:.1f} GiB "
+    return (f"this model needs about {need / GIB:.1f} GiB in {_mode(storage)} but only {available / GIB:.1f} GiB "
             f"is available: {advice} (or --skip-memory-check to try anyway)")
+
+
+def _mode(storage: Storage) -> str:
+    return STORAGE_FLAGS[storage] or "the default mode"
