@@ -1,8 +1,9 @@
 """Convert GPT-2 weights into potatogpt's format: `python export_weights.py --help`.
 
-The work happens in potatogpt/export.py, so `python -m potatogpt --download` can share it.
+The work happens in potatogpt/convert/ (export.py; command.py is this command line), so that
+`python -m potatogpt` can download and convert a missing model with the same code.
 """
 
-from potatogpt.convert.export import main
+from potatogpt.convert.command import main
 
 raise SystemExit(main())

@@ -10,7 +10,7 @@
 import sys
 
 
-def _quit_if_interrupted(error: BaseException) -> None:
+def quit_if_interrupted(error: BaseException) -> None:
     """Ctrl-C in the tenth of a second `python -m potatogpt` spends importing: stop as quietly as
     Ctrl-C does later.  (Python 3.11 may deliver it wrapped in a RuntimeError, when it lands in a
     __set_name__.)  Anything else is left for the caller to raise."""
@@ -24,12 +24,12 @@ try:
     from .api import GPT2, ContextError, load
     from .tensor import Embedding, ShapeError, Tensor, Weight
     from .tokenizer import Tokenizer, TokenizerError
-    from .weights import WeightsError
+    from .weights.catalogue import WeightsError
 except (KeyboardInterrupt, RuntimeError) as e:
     # Only for `python -m potatogpt` (sys.argv[0] is "-m" while it imports the package): a
     # program that imports potatogpt gets its KeyboardInterrupt.
     if sys.argv[:1] == ["-m"]:
-        _quit_if_interrupted(e)
+        quit_if_interrupted(e)
     raise
 
 __all__ = [

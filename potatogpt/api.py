@@ -1,7 +1,7 @@
 """The Python API: load a weights folder, then ask the model for logits or new tokens.
 
 `model.py` is the network itself; this module is what a program calls: `load()` reads a folder
-(see weights.py) into the typed parameters the forward pass takes, and `GPT2` wraps them with the
+(see weights/checkpoint.py) into the typed parameters the forward pass takes, and `GPT2` wraps them with the
 tokenizer, the context checks and the generation loop.
 """
 
@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Literal, TypeVar, get_args
 
 from .config import GPT2Config
-from .fast import KernelLayout, fast_weight, packed_cache
-from .fast.kernels import no_cyclic_gc
+from .fast import packed_cache
+from .fast.gc import no_cyclic_gc
 from .fast.parallel import WorkerPool
+from .fast.storage import KernelMatrix, fast_weight
 from . import model
 from .model import MLP, Attention, Block, KVCache, LayerNorm, Linear, Params
 from .sampling import Sampler, log_softmax
 from .tensor import ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, from_flat, weight_from_flat
 from .tokenizer import Tokenizer
-from .weights import Checkpoint, open_checkpoint, tensor_names
+from .weights.catalogue import tensor_names
+from .weights.checkpoint import Checkpoint, open_checkpoint
 
 # Called as loading goes, with (bytes of weight files done, bytes in all): a progress display.
 Progress = Callable[[int, int], None]
@@ -31,12 +33,11 @@ O = TypeVar("O", bound=int)
 # How the weight matrices are held:
 #   "reference"  plain lists of floats, multiplied by tensor.py's `matmul` and nothing else: what
 #                you read is what runs (a breakpoint in `dot` stops inside GPT-2), but slow
-#   "exact", "compact", "packed"   the layouts of potatogpt/fast/ (see fast/__init__.py)
+#   "exact", "compact", "packed"   the storages of potatogpt/fast/ (see fast/storage.py)
 Storage = Literal["reference", "exact", "compact", "packed"]
 STORAGES: tuple[Storage, ...] = get_args(Storage)
-# The command-line flag that picks each (exact is the default: no flag).
-STORAGE_FLAGS: dict[Storage, str] = {"reference": "--reference", "exact": "", "compact": "--low-memory",
-                                     "packed": "--packed"}
+# The command-line flag that picks each: the storage's own name (exact is the default: no flag).
+STORAGE_FLAGS: dict[Storage, str] = {storage: "" if storage == "exact" else f"--{storage}" for storage in STORAGES}
 
 
 # --- Loading ----------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def load_params(checkpoint: Checkpoint, storage: Storage = "exact", pool: Worker
 
     def matrix(name: str, n_in: I, n_out: O) -> Weight[I, O]:
         if name in packed:
-            return Weight(n_in, n_out, fast=KernelLayout(packed[name]))  # (already counted)
+            return Weight(n_in, n_out, fast=KernelMatrix(packed[name]))  # (already counted)
         if pool is not None:
             weight = Weight(n_in, n_out, fast=pool.weight(name))
         elif storage == "reference":

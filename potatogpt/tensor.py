@@ -247,7 +247,7 @@ class Tensor(Generic[R, C]):
 
 
 # --- Weights ----------------------------------------------------------------------------------
-class FastLayout(Protocol):
+class FastMatrix(Protocol):
     """A Weight's numbers as one of potatogpt/fast/'s kernels holds them (see `Weight`)."""
 
     def matmul(self, rows: Sequence[Sequence[float]]) -> list[list[float]]: ...
@@ -275,7 +275,7 @@ class Weight(Generic[I, O]):
     __slots__ = ("_n_in", "_n_out", "_columns", "fast")
 
     def __init__(self, n_in: I, n_out: O, columns: list[list[float]] | None = None,
-                 fast: FastLayout | None = None) -> None:
+                 fast: FastMatrix | None = None) -> None:
         if (columns is None) == (fast is None):
             raise ValueError("a Weight holds either its columns or a fast layout")
         if columns is not None and (len(columns) != n_out or any(len(c) != n_in for c in columns)):

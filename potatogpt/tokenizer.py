@@ -20,16 +20,16 @@ in the order they were learned).  GPT-2's own copies ship in potatogpt/data.
 from __future__ import annotations
 
 import codecs
-import hashlib
-import heapq
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Literal
 
-from .safe_json import JSONProblem, parse_json
-from ._unicode_classes import LETTER_RANGES, NUMBER_RANGES, WHITE_SPACE_RANGES
+from .data.unicode_classes import LETTER_RANGES, NUMBER_RANGES, WHITE_SPACE_RANGES
+from .fast.bpe import fast_bpe
+from .weights import vocab_files
+from .weights.vocab_files import Vocabulary
 
 __all__ = [
     "EOT_TEXT",
@@ -176,53 +176,6 @@ def bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
     return parts
 
 
-def fast_bpe(symbols: str, ranks: Mapping[tuple[str, str], int]) -> list[str]:
-    """Exactly bpe(symbols, ranks), in O(n log n) time instead of O(n^2) for a word of n symbols.
-
-    bpe() rescans the whole word for every round of merges.  That is nothing for real words, but
-    a long "word" whose pairs rarely repeat needs about as many rounds as it has symbols: 2 s for
-    20,000 random Chinese characters written without a space, and hours for a megabyte of them.
-    Here the parts form a linked list, and a heap holds every adjacent pair that has a rank,
-    keyed by (rank, position of its left part).  A pair taken from the heap may be stale, since
-    its parts were merged meanwhile; it is recognised and skipped by looking its current parts
-    up again.  To make the very merges bpe() makes, each round takes *all* occurrences of the
-    lowest rank, left to right, before any pair that those merges created is considered.
-    """
-    parts = list(symbols)
-    if len(parts) < 2:
-        return parts
-    following = list(range(1, len(parts))) + [-1]  # the next live part's position, -1 at the end
-    preceding = list(range(-1, len(parts) - 1))
-    alive = [True] * len(parts)
-
-    def pair_at(left: int) -> int | None:
-        """The rank of the pair that starts at live part `left`, or None."""
-        right = following[left]
-        return None if right < 0 else ranks.get((parts[left], parts[right]))
-
-    heap = [(rank, i) for i in range(len(parts) - 1) if (rank := pair_at(i)) is not None]
-    heapq.heapify(heap)
-    while heap:
-        best = heap[0][0]
-        merged = []
-        while heap and heap[0][0] == best:  # one round: every occurrence, left to right
-            _, left = heapq.heappop(heap)
-            if not alive[left] or pair_at(left) != best:
-                continue  # stale: one of its parts has been merged into something else
-            right = following[left]
-            parts[left] += parts[right]
-            alive[right] = False
-            following[left] = following[right]
-            if following[right] >= 0:
-                preceding[following[right]] = left
-            merged.append(left)
-        for left in merged:  # the pairs this round's merges created, for the rounds to come
-            for start in (preceding[left], left):
-                if start >= 0 and (rank := pair_at(start)) is not None:
-                    heapq.heappush(heap, (rank, start))
-    return [part for part, live in zip(parts, alive) if live]
-
-
 # Encoding remembers each word it has seen (English reuses a few thousand words endlessly).  The
 # cache is simply emptied when it gets this big, so a long-running program's memory stays bounded.
 CACHE_SIZE = 100_000
@@ -259,42 +212,21 @@ class Tokenizer:
     @classmethod
     def gpt2(cls) -> Tokenizer:
         """GPT-2's own vocabulary, bundled with potatogpt: works offline, checked by sha256."""
-        encoder_path, merges_path = DATA_DIR / "encoder.json", DATA_DIR / "vocab.bpe"
-        encoder_bytes = _read(encoder_path, _REINSTALL)
-        merges_bytes = _read(merges_path, _REINSTALL)
-        _check_sha256(encoder_path, encoder_bytes, GPT2_SHA256["encoder.json"])
-        _check_sha256(merges_path, merges_bytes, GPT2_SHA256["vocab.bpe"])
-        return cls.from_contents(encoder_path, encoder_bytes, merges_path, merges_bytes, origin=str(DATA_DIR))
+        return cls(*_vocabulary(vocab_files.read_bundled), origin=str(vocab_files.DATA_DIR))
 
     @classmethod
     def from_contents(cls, encoder_path: Path, encoder_bytes: bytes, merges_path: Path, merges_bytes: bytes,
                       *, origin: str) -> Tokenizer:
         """A vocabulary from the bytes of its two files, already read (and checked) by the caller;
         the paths are only for messages."""
-        encoder = _parse_encoder(encoder_path, encoder_bytes)
-        return cls(encoder, _parse_merges(merges_path, merges_bytes), origin=origin)
+        return cls(*_vocabulary(lambda: vocab_files.parse_vocabulary(encoder_path, encoder_bytes, merges_path,
+                                                                     merges_bytes)), origin=origin)
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str]) -> Tokenizer:
         """The vocabulary stored in a weights folder: OpenAI's encoder.json + vocab.bpe, or
         Hugging Face's vocab.json + merges.txt (the same data under other names)."""
-        folder = Path(path)
-        pairs = [(folder / encoder_name, folder / merges_name) for encoder_name, merges_name in VOCAB_FILE_NAMES]
-        for encoder_path, merges_path in pairs:
-            if encoder_path.is_file() and merges_path.is_file():
-                return cls.from_contents(encoder_path, _read(encoder_path, _REDOWNLOAD),
-                                         merges_path, _read(merges_path, _REDOWNLOAD), origin=str(folder))
-        # No complete pair: say what is missing as precisely as we can.
-        for encoder_path, merges_path in pairs:
-            if encoder_path.exists() or merges_path.exists():
-                present, absent = (encoder_path, merges_path) if encoder_path.exists() else (merges_path, encoder_path)
-                raise TokenizerError(f"{absent}: file is missing ({present.name} is there); copy "
-                                     f"{absent.name} from the model's download into {folder}")
-        if not folder.is_dir():
-            raise TokenizerError(f"{folder}: no such folder; pass the folder holding the model's tokenizer files")
-        names = " or ".join(f"{a} + {b}" for a, b in VOCAB_FILE_NAMES)
-        raise TokenizerError(f"{folder}: no tokenizer files (looked for {names}); "
-                             "copy them from the model's download, or use Tokenizer.gpt2()")
+        return cls(*_vocabulary(lambda: vocab_files.read_folder(path)), origin=str(Path(path)))
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, origin={self.origin!r})"
@@ -404,72 +336,15 @@ class IncrementalDecoder:
         return rest
 
 
-# --- Loading the vocabulary files -----------------------------------------------------------------
-DATA_DIR = Path(__file__).parent / "data"
-# Pairs of file names a weights folder may hold: OpenAI's, then Hugging Face's.
-VOCAB_FILE_NAMES: tuple[tuple[str, str], ...] = (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt"))
-# The bundled files are OpenAI's originals; these are their published sha256 sums.
-GPT2_SHA256 = {
-    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
-    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
-}
-_REINSTALL = "reinstall potatogpt (or restore the file with `git checkout`)"
-_REDOWNLOAD = "replace it with the file from the model's download"
-
-
-def _read(path: Path, fix: str) -> bytes:
+def _vocabulary(read: Callable[[], Vocabulary]) -> Vocabulary:
+    """What `read` returns, its file problems reported as a TokenizerError (the tokenizer's one error)."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise TokenizerError(f"{path}: file is missing; {fix}") from None
-    except OSError as e:
-        raise TokenizerError(f"{path}: cannot read it ({e.strerror}); {fix}") from None
+        return read()
+    except vocab_files.VocabFileError as e:
+        raise TokenizerError(str(e)) from None
 
 
-def _check_sha256(path: Path, data: bytes, expected: str) -> None:
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise TokenizerError(f"{path}: file is corrupt (sha256 {actual[:12]}..., expected {expected[:12]}...); "
-                             f"{_REINSTALL}")
-
-
-def _parse_encoder(path: Path, data: bytes) -> dict[str, int]:
-    """encoder.json / vocab.json: one JSON object, token text -> id."""
-    try:
-        loaded = parse_json(data)
-    except JSONProblem as e:
-        raise TokenizerError(f"{path}: file is {e}; {_REDOWNLOAD}") from None
-    if not isinstance(loaded, dict):
-        raise TokenizerError(f"{path}: expected a JSON object of token -> id, found {type(loaded).__name__}; {_REDOWNLOAD}")
-    encoder: dict[str, int] = {}
-    for token, token_id in loaded.items():
-        # JSON keys are always strings; a bool is an int to Python, but not an id.
-        if not isinstance(token_id, int) or isinstance(token_id, bool):
-            raise TokenizerError(f"{path}: the id of token {token!r} is {token_id!r}, not an integer; {_REDOWNLOAD}")
-        encoder[token] = token_id
-    return encoder
-
-
-def _parse_merges(path: Path, data: bytes) -> list[tuple[str, str]]:
-    """vocab.bpe / merges.txt: a '#version' line, then one merge per line, 'Ġ t' (two symbols)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TokenizerError(f"{path}: file is not UTF-8 text; {_REDOWNLOAD}") from None
-    merges: list[tuple[str, str]] = []
-    # splitlines knows every line end: Unix '\n', Windows '\r\n', old Mac '\r'.  None of the
-    # characters it splits on is ever a byte symbol (see bytes_to_unicode), so no merge is cut.
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line or (line_number == 1 and line.startswith("#version")):
-            continue
-        parts = line.split(" ")
-        if len(parts) != 2 or not all(parts):
-            raise TokenizerError(f"{path}: line {line_number} is {line[:40]!r}, not two symbols "
-                                 f"separated by a space; {_REDOWNLOAD}")
-        merges.append((parts[0], parts[1]))
-    return merges
-
-
+# --- Checking a vocabulary ---------------------------------------------------------------------
 def _vocab_problem(encoder: Mapping[str, int], merges: Sequence[tuple[str, str]]) -> str:
     """What makes this vocabulary unusable, or '' if nothing does."""
     if sorted(encoder.values()) != list(range(len(encoder))):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import potatogpt.tokenizer as tokenizer_module
-from potatogpt import _unicode_classes
+from potatogpt.data import unicode_classes as _unicode_classes
 from potatogpt.tokenizer import (
     EOT_TEXT,
     Tokenizer,
@@ -106,7 +106,7 @@ def test_generated_unicode_classes_are_reproducible() -> None:
     assert unicodedata.unidata_version == _unicode_classes.UNICODE_VERSION
     fresh = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_unicode_classes.py"), "--stdout"],
                            capture_output=True, text=True, check=True).stdout
-    committed = (ROOT / "potatogpt" / "_unicode_classes.py").read_text(encoding="utf-8")
+    committed = (ROOT / "potatogpt" / "data" / "unicode_classes.py").read_text(encoding="utf-8")
     assert fresh == committed
 
 

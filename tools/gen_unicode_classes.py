@@ -3,12 +3,12 @@
 GPT-2 splits text with the `regex` package's `\\p{L}` (letters), `\\p{N}` (numbers) and `\\s`
 (white space).  The standard library's `re` knows none of these, and what `str.isalpha()` says
 depends on the Unicode version of the Python running it.  So we ask one Python, once, and write
-the answers down as code-point ranges: potatogpt/_unicode_classes.py.  Tokenization then gives
+the answers down as code-point ranges: potatogpt/data/unicode_classes.py.  Tokenization then gives
 the same ids on every Python version.
 
 Run it with the newest Python available (its Unicode tables are the newest):
 
-    python3.13 tools/gen_unicode_classes.py            # rewrites potatogpt/_unicode_classes.py
+    python3.13 tools/gen_unicode_classes.py            # rewrites potatogpt/data/unicode_classes.py
     python3.13 tools/gen_unicode_classes.py --stdout   # prints the module instead
 
 Standard library only.
@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent.parent / "potatogpt" / "_unicode_classes.py"
+OUTPUT = Path(__file__).resolve().parent.parent / "potatogpt" / "data" / "unicode_classes.py"
 
 # Unicode's White_Space property (PropList.txt), which is what `\s` means in the `regex` package
 # and in tiktoken.  It has not changed since Unicode 6.3, so it is written out rather than derived.

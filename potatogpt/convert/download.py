@@ -31,6 +31,9 @@ from email.message import Message
 from pathlib import Path
 from typing import IO
 
+from ..cli.progress import ProgressLine
+from ..weights.integrity import sha256_of
+
 DEFAULT_BASE_URL = "https://huggingface.co"
 # Where each size lives on the Hugging Face hub.
 HUB_REPOS: dict[str, str] = {
@@ -85,7 +88,7 @@ def _human_time(seconds: float) -> str:
 class Progress:
     """Bytes so far, speed and time left for one file, on a terminal or in a log.
 
-    On a terminal the line redraws itself in place (a carriage return, no newline) a few times
+    On a terminal the line redraws itself in place (cli/progress.py's ProgressLine) a few times
     a second.  Anywhere else (a log file, CI) each redraw would become a line, so we print a
     plain line only every tenth of the file.
     """
@@ -95,10 +98,10 @@ class Progress:
         self.total = total
         self.done = done
         self.stream = stream if stream is not None else sys.stderr
-        self.interactive = self.stream.isatty()
+        self.line = ProgressLine(self.stream)
+        self.interactive = self.line.interactive
         self.started = time.monotonic()
         self.resumed_from = done  # speed counts only this session's bytes
-        self._last_draw = 0.0
         self._last_tenth = -1
 
     def _line(self) -> str:
@@ -118,12 +121,8 @@ class Progress:
 
     def update(self, new_bytes: int) -> None:
         self.done += new_bytes
-        now = time.monotonic()
         if self.interactive:
-            if now - self._last_draw >= 0.1:
-                self._last_draw = now
-                self.stream.write("\r" + self._line() + "\x1b[K")  # \x1b[K clears what's left of a longer old line
-                self.stream.flush()
+            self.line.redraw(self._line())
         elif self.total:
             tenth = 10 * self.done // self.total
             if tenth != self._last_tenth:
@@ -134,7 +133,8 @@ class Progress:
     def close(self) -> None:
         """End the display: the last state stays on screen, the next output starts a new line."""
         if self.interactive:
-            self.stream.write("\r" + self._line() + "\x1b[K\n")
+            self.line.redraw(self._line(), now=True)
+            self.line.end()
         elif self.total and self._last_tenth != 10:
             self.stream.write(self._line() + "\n")
         self.stream.flush()
@@ -233,14 +233,6 @@ def probe(url: str, *, timeout: float | None = None) -> RemoteFile:
 # --- Downloading ------------------------------------------------------------------------------
 class _Interrupted(Exception):
     """The connection ended before the file did; another attempt can resume."""
-
-
-def _sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -351,7 +343,7 @@ def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attemp
         raise DownloadError(f"{url}: received {size} bytes but the server announced {remote.size}; "
                             "the partial file was removed, re-run to download it again")
     # Hash what is on disk, not what went by: that also covers the bytes of earlier attempts.
-    actual = _sha256_of_file(part) if remote.sha256 is not None else None
+    actual = sha256_of(part) if remote.sha256 is not None else None
     if actual is not None and actual != remote.sha256:
         part.unlink()
         raise DownloadError(f"{url}: sha256 {actual} does not match the server's {remote.sha256}; "

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from ..safe_json import JSONProblem, parse_json
+from ..weights.safe_json import JSONProblem, parse_json
 
 # Bytes per element of every dtype the format defines: parsing checks sizes for all of them,
 # even those we cannot convert, so a damaged header is caught whatever it describes.

@@ -43,10 +43,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from . import kernels
-from .kernels import PackedWeight
-from .parallel import matrix_names
-from ..weights import Checkpoint
+from ..weights.byte_order import from_little_endian, little_endian
+from ..weights.catalogue import matrix_names
+from ..weights.checkpoint import Checkpoint
+from .packed import CHUNK, FIELD_BYTES, WEIGHT_BITS, Chunk, PackedWeight, prepare_packed, replicate
 
 CACHE_NAME = "packed.cache"
 MAGIC = b"potatogpt-packed\n"
@@ -66,10 +66,10 @@ def _say(message: str) -> None:
 def _identity(checkpoint: Checkpoint) -> dict[str, object]:
     """Everything a cache must match to be used: what the header repeats."""
     sources = {}
-    for name in matrix_names(checkpoint):
+    for name in matrix_names(checkpoint.config):
         entry = checkpoint.file_entry(name)
         sources[name] = {"bytes": entry.size, "sha256": entry.sha256}
-    layout = {"field_bytes": kernels.FIELD_BYTES, "weight_bits": kernels.WEIGHT_BITS, "chunk": kernels.CHUNK}
+    layout = {"field_bytes": FIELD_BYTES, "weight_bits": WEIGHT_BITS, "chunk": CHUNK}
     return {"version": CACHE_VERSION, "layout": layout, "sources": sources}
 
 
@@ -82,13 +82,6 @@ def cache_paths(checkpoint: Checkpoint) -> list[Path]:
 
 
 # --- Writing ----------------------------------------------------------------------------------
-def _little_endian(values: array[int] | array[float]) -> bytes:
-    if sys.byteorder == "big":
-        values = array(values.typecode, values)
-        values.byteswap()
-    return values.tobytes()
-
-
 class _Writer:
     """Appends matrices to an open file, remembering what the header must say about them."""
 
@@ -104,9 +97,9 @@ class _Writer:
     def add(self, name: str, weight: PackedWeight) -> None:
         fb = weight.field_bytes
         chunks = []
-        row_max_crc = self._block(_little_endian(array("q", map(int, weight.row_max))))
+        row_max_crc = self._block(little_endian(array("q", map(int, weight.row_max))))
         for chunk in weight.chunks:
-            crc = self._block(_little_endian(array("d", chunk.scales)))
+            crc = self._block(little_endian(array("d", chunk.scales)))
             # Stored with the offset added back: every field is then non-negative, so the row is
             # an unsigned number of exactly fb * width bytes.  One to_bytes per row, a C loop each.
             for row in chunk.rows:
@@ -127,7 +120,7 @@ def _write(path: Path, checkpoint: Checkpoint, weights: dict[str, PackedWeight])
     try:
         with os.fdopen(fd, "wb") as f:
             writer = _Writer(f)
-            for name in matrix_names(checkpoint):
+            for name in matrix_names(checkpoint.config):
                 writer.add(name, weights[name])
             writer.finish(_identity(checkpoint))
             f.flush()
@@ -162,7 +155,7 @@ def _header(f: IO[bytes]) -> tuple[dict[str, Any], int]:
 
 def _matrix_bytes(n_in: int, n_out: int) -> int:
     """Body bytes of one matrix: row_max, then every output's scale and n_in fields."""
-    return 8 * n_in + (8 + kernels.FIELD_BYTES * n_in) * n_out
+    return 8 * n_in + (8 + FIELD_BYTES * n_in) * n_out
 
 
 def _checked_entries(f: IO[bytes], checkpoint: Checkpoint) -> list[dict[str, Any]]:
@@ -172,7 +165,7 @@ def _checked_entries(f: IO[bytes], checkpoint: Checkpoint) -> list[dict[str, Any
     if any(header.get(key) != value for key, value in identity.items()):
         raise CacheError("stale (made for other weights, or by another potatogpt version)")
     matrices: list[dict[str, Any]] = header["matrices"]
-    names = matrix_names(checkpoint)
+    names = matrix_names(checkpoint.config)
     if [m["name"] for m in matrices] != names:
         raise CacheError("header does not list this model's matrices")
     for entry, name in zip(matrices, names):
@@ -190,22 +183,15 @@ def _read_exact(f: IO[bytes], size: int) -> bytes:
     return data
 
 
-def _from_little_endian(values: array[Any], data: bytes) -> array[Any]:
-    values.frombytes(data)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values
-
-
 def _read_matrix(f: IO[bytes], entry: dict[str, Any]) -> PackedWeight:
     """One matrix, from where `f` stands.  Every row is one `int.from_bytes` (a C loop over its
     bytes) and one subtraction: a few calls per 4096 weights, never one per weight."""
     n_in, n_out = entry["n_in"], entry["n_out"]
-    fb, bits = kernels.FIELD_BYTES, 8 * kernels.FIELD_BYTES
+    fb, bits = FIELD_BYTES, 8 * FIELD_BYTES
     data = _read_exact(f, 8 * n_in)
     if zlib.crc32(data) != entry["row_max_crc32"]:
         raise CacheError("damaged (a checksum does not match)")
-    row_max: list[int] = _from_little_endian(array("q"), data).tolist()
+    row_max: list[int] = from_little_endian(array("q"), data).tolist()
     packed_chunks = []
     for spec in entry["chunks"]:
         start, width = spec["start"], spec["width"]
@@ -213,12 +199,12 @@ def _read_matrix(f: IO[bytes], entry: dict[str, Any]) -> PackedWeight:
         rows_data = _read_exact(f, n_in * fb * width)
         if zlib.crc32(rows_data, zlib.crc32(scales_data)) != spec["crc32"]:
             raise CacheError("damaged (a checksum does not match)")
-        offset = kernels._replicate(1 << (bits - 1), bits, width)
+        offset = replicate(1 << (bits - 1), bits, width)
         size = fb * width
         view = memoryview(rows_data)
         rows = [int.from_bytes(view[k * size : (k + 1) * size], "little") - offset for k in range(n_in)]
-        packed_chunks.append(kernels._Chunk(start, width, rows, offset, _from_little_endian(array("d"), scales_data).tolist()))
-    return PackedWeight(n_in, n_out, fb, kernels.WEIGHT_BITS, kernels.CHUNK, packed_chunks, row_max)
+        packed_chunks.append(Chunk(start, width, rows, offset, from_little_endian(array("d"), scales_data).tolist()))
+    return PackedWeight(n_in, n_out, fb, WEIGHT_BITS, CHUNK, packed_chunks, row_max)
 
 
 def read_cache(path: Path, checkpoint: Checkpoint, on_matrix: Callable[[str], None] | None = None
@@ -231,7 +217,7 @@ def read_cache(path: Path, checkpoint: Checkpoint, on_matrix: Callable[[str], No
         entries = _checked_entries(f, checkpoint)
         f.seek(0)
         weights = {}
-        for name, entry in zip(matrix_names(checkpoint), entries):
+        for name, entry in zip(matrix_names(checkpoint.config), entries):
             weights[name] = _read_matrix(f, entry)
             if on_matrix is not None:
                 on_matrix(name)
@@ -240,8 +226,8 @@ def read_cache(path: Path, checkpoint: Checkpoint, on_matrix: Callable[[str], No
 
 def read_cached_matrix(checkpoint: Checkpoint, name: str) -> PackedWeight | None:
     """One matrix from a valid cache, or None (no cache, stale, damaged): for --jobs workers,
-    which each need a slice of every matrix (see `columns`)."""
-    names = matrix_names(checkpoint)
+    which each need a slice of every matrix (see packed.packed_shard)."""
+    names = matrix_names(checkpoint.config)
     for path in cache_paths(checkpoint):
         try:
             with path.open("rb") as f:
@@ -266,38 +252,11 @@ def has_valid_header(checkpoint: Checkpoint) -> bool:
     return False
 
 
-def columns(weight: PackedWeight, start: int, stop: int) -> PackedWeight:
-    """Output columns [start, stop) of a packed weight, chunked from `start` as prepare_packed
-    chunks a matrix: exactly what quantizing that shard of the matrix would give, with the whole
-    matrix's input bounds (see parallel.load_shard), because every column is quantized on its own.
-
-    Per packed row, a few shifts and masks of the big ints: C loops, no Python loop per weight.
-    """
-    bits = 8 * weight.field_bytes
-    chunks = []
-    for first in range(start, stop, weight.chunk_size):
-        last = min(stop, first + weight.chunk_size)
-        rows = [0] * weight.n_in
-        scales: list[float] = []
-        for old in weight.chunks:  # the old chunks that overlap [first, last)
-            lo, hi = max(first, old.start), min(last, old.start + old.width)
-            if lo >= hi:
-                continue
-            shift, mask, to = bits * (lo - old.start), (1 << (bits * (hi - lo))) - 1, bits * (lo - first)
-            rows = [r | ((((o + old.offset) >> shift) & mask) << to) for r, o in zip(rows, old.rows)]
-            scales.extend(old.scales[lo - old.start : hi - old.start])
-        offset = kernels._replicate(1 << (bits - 1), bits, last - first)
-        chunks.append(kernels._Chunk(first - start, last - first, [r - offset for r in rows], offset, scales))
-    row_max = [int(m) for m in weight.row_max]
-    return PackedWeight(weight.n_in, stop - start, weight.field_bytes, weight.weight_bits, weight.chunk_size, chunks,
-                        row_max)
-
-
 # --- The one entry point ----------------------------------------------------------------------
 def packed_weights(checkpoint: Checkpoint, on_matrix: Callable[[str], None] | None = None,
                    say: Callable[[str], None] = _say) -> dict[str, PackedWeight]:
     """The PackedWeight of every matrix of `checkpoint`, by name: from its cache when that is
-    valid, else quantized from the weights (kernels.prepare_packed) and then cached.
+    valid, else quantized from the weights (prepare_packed) and then cached.
 
     `on_matrix(name)` is called as each matrix becomes ready (for a progress display); `say`
     gets the one-line notes (a damaged cache, a folder we cannot write to).
@@ -322,9 +281,9 @@ def packed_weights(checkpoint: Checkpoint, on_matrix: Callable[[str], None] | No
         except OSError as e:
             say(f"note: ignoring the packed cache {path}: cannot read it ({e.strerror})")
     weights = {}
-    for name in matrix_names(checkpoint):
+    for name in matrix_names(checkpoint.config):
         n_out, n_in = checkpoint.shape(name)
-        weights[name] = kernels.prepare_packed(checkpoint.read(name), n_in, n_out)
+        weights[name] = prepare_packed(checkpoint.read(name), n_in, n_out)
         ready(name)
     problems = []
     for path in paths:

@@ -27,9 +27,14 @@ from multiprocessing.context import ForkContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
-from . import Layout, kernels, prepare
-from ..console import TERMINATION_SIGNALS
-from ..weights import Checkpoint, WeightsError, expected_shape, open_checkpoint, tensor_names
+from ..cli.console import TERMINATION_SIGNALS
+from ..weights.catalogue import WeightsError, matrix_names
+from ..weights.checkpoint import Checkpoint, open_checkpoint
+from .gc import no_cyclic_gc
+from .kernels import KernelWeight, matmul_weight, weight_column
+from .packed import packed_input_bounds, packed_shard, prepare_packed
+from .packed_cache import read_cached_matrix
+from .storage import FastStorage, prepare
 
 Local = TypeVar("Local")
 Reply = TypeVar("Reply")
@@ -37,38 +42,30 @@ Reply = TypeVar("Reply")
 COLLECT_SECONDS = 30.0
 
 
-def matrix_names(checkpoint: Checkpoint) -> list[str]:
-    """The tensors that are matrices multiplied by `@` (wpe is only ever looked up by row)."""
-    config = checkpoint.config
-    return [n for n in tensor_names(config) if len(expected_shape(n, config)) == 2 and n != "wpe.weight"]
-
-
 def shard_bounds(n_out: int, jobs: int) -> list[int]:
     """Where each of `jobs` shards of n_out output columns starts (plus the end)."""
     return [n_out * k // jobs for k in range(jobs + 1)]
 
 
-def load_shard(checkpoint: Checkpoint, name: str, storage: Layout, shard: int, jobs: int) -> kernels.Weight:
+def load_shard(checkpoint: Checkpoint, name: str, storage: FastStorage, shard: int, jobs: int) -> KernelWeight:
     """Shard `shard` of a matrix: its stored rows (= output columns) in that shard's range."""
     n_out, n_in = checkpoint.shape(name)
     bounds = shard_bounds(n_out, jobs)
     if storage == "packed":  # issue #11: a slice of the cached matrix, when there is a packed.cache
-        from .packed_cache import columns, read_cached_matrix  # (it imports this module)
-
         cached = read_cached_matrix(checkpoint, name)
         if cached is not None:
-            return columns(cached, bounds[shard], bounds[shard + 1])
+            return packed_shard(cached, bounds[shard], bounds[shard + 1])
     whole = checkpoint.read(name)
     flat = whole[bounds[shard] * n_in : bounds[shard + 1] * n_in]
     width = bounds[shard + 1] - bounds[shard]
     if storage == "packed":
         # Packed products scale x by a bound over the whole matrix: give each shard that bound,
         # or the shards would round x differently from one process.
-        return kernels.prepare_packed(flat, n_in, width, kernels.packed_input_bounds(whole, n_in, n_out))
+        return prepare_packed(flat, n_in, width, packed_input_bounds(whole, n_in, n_out))
     return prepare(flat, n_in, width, storage)
 
 
-def _worker_main(conn: Connection, inherited: list[Connection], folder: str, storage: Layout,
+def _worker_main(conn: Connection, inherited: list[Connection], folder: str, storage: FastStorage,
                  shard: int, jobs: int) -> None:
     """A worker: load shard `shard` of every matrix, then answer requests until told to stop."""
     # A forked worker starts with copies of the parent's ends of every pipe made so far,
@@ -83,9 +80,9 @@ def _worker_main(conn: Connection, inherited: list[Connection], folder: str, sto
     try:
         try:
             checkpoint = open_checkpoint(folder)
-            with kernels.no_cyclic_gc():
+            with no_cyclic_gc():
                 weights = {name: load_shard(checkpoint, name, storage, shard, jobs)
-                           for name in matrix_names(checkpoint)}
+                           for name in matrix_names(checkpoint.config)}
         except (WeightsError, OSError, MemoryError) as e:
             conn.send(("error", f"worker {shard}: {e}"))
             return
@@ -97,7 +94,7 @@ def _worker_main(conn: Connection, inherited: list[Connection], folder: str, sto
         os._exit(1)
 
 
-def _serve(conn: Connection, weights: dict[str, kernels.Weight]) -> None:
+def _serve(conn: Connection, weights: dict[str, KernelWeight]) -> None:
     while True:
         try:
             request = conn.recv()
@@ -108,9 +105,9 @@ def _serve(conn: Connection, weights: dict[str, kernels.Weight]) -> None:
         kind, name, payload = request
         if kind == "matmul":
             rows = unpack_rows(conn.recv_bytes(), payload)
-            conn.send_bytes(pack_rows(kernels.matmul_weight(rows, weights[name])))
+            conn.send_bytes(pack_rows(matmul_weight(rows, weights[name])))
         else:  # "column"
-            conn.send(kernels.weight_column(weights[name], payload))
+            conn.send(weight_column(weights[name], payload))
 
 
 def _exit_with_parent() -> None:
@@ -159,14 +156,14 @@ class WorkerPool:
     products never interleave their messages on a pipe.
     """
 
-    def __init__(self, checkpoint: Checkpoint, storage: Layout, jobs: int) -> None:
+    def __init__(self, checkpoint: Checkpoint, storage: FastStorage, jobs: int) -> None:
         if jobs < 2:
             raise ValueError(f"a worker pool needs jobs >= 2, not {jobs}")
         self.checkpoint = checkpoint
-        self.storage: Layout = storage
+        self.storage: FastStorage = storage
         # A shard needs at least one output column: more jobs than the narrowest matrix has
         # outputs (possible with a tiny model) could only add empty shards.
-        self.jobs = min(jobs, min(checkpoint.shape(name)[0] for name in matrix_names(checkpoint)))
+        self.jobs = min(jobs, min(checkpoint.shape(name)[0] for name in matrix_names(checkpoint.config)))
         self._lock = threading.RLock()  # re-entered when a failing request closes the pool
         self._closed_because: str | None = None
         # Left behind by an interrupted request (see ask): replies not yet read, and whether a
@@ -299,9 +296,9 @@ class WorkerPool:
 
 
 class ShardedWeight:
-    """A tensor.FastLayout whose output columns are spread over a WorkerPool."""
+    """A tensor.FastMatrix whose output columns are spread over a WorkerPool."""
 
-    def __init__(self, pool: WorkerPool, name: str, local: kernels.Weight, n_in: int, bounds: list[int]) -> None:
+    def __init__(self, pool: WorkerPool, name: str, local: KernelWeight, n_in: int, bounds: list[int]) -> None:
         self.pool = pool
         self.name = name
         self.local = local
@@ -320,7 +317,7 @@ class ShardedWeight:
             return unpack_rows(conn.recv_bytes(), len(rows))
 
         # The workers start on their shards while we do ours.
-        out, parts = self.pool.ask(self.pool.connections, send, lambda: kernels.matmul_weight(rows, self.local),
+        out, parts = self.pool.ask(self.pool.connections, send, lambda: matmul_weight(rows, self.local),
                                    receive)
         for part in parts:
             for row, piece in zip(out, part):
@@ -332,7 +329,7 @@ class ShardedWeight:
             raise IndexError(f"column {j} out of range for {self.n_out} outputs")
         shard = next(k for k in range(self.pool.jobs) if j < self.bounds[k + 1])
         if shard == 0:
-            return kernels.weight_column(self.local, j)
+            return weight_column(self.local, j)
 
         def receive(conn: Connection) -> list[float]:
             column: list[float] = conn.recv()

@@ -1,9 +1,8 @@
 """`python -m potatogpt trace|tokens|score|attention|lens|sample TEXT`: look inside GPT-2.
 
 Each subcommand is one classroom instrument: it computes with instruments.py and prints a
-plain-text table.  `python -m potatogpt "prompt"` (no subcommand) still generates text: see
-cli.py, which hands any command line that starts with one of these names to `parse_args` here
-and then runs it (`look`) inside its own error handling.
+plain-text table.  main.py hands any command line that starts with one of INSTRUMENTS to
+`parse_args` here and then runs it (`look`) inside its own error handling.
 """
 
 from __future__ import annotations
@@ -11,14 +10,11 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import NewType, TypeVar, get_args
 
-from . import tensor
-from .api import GPT2
-from .cli import CLIError, load_model, positive_int, probability, non_negative_float
-from .config import MODEL_SIZES
-from .instruments import (
+from .. import tensor
+from ..api import GPT2
+from ..instruments import (
     Call,
     LabColumn,
     Pass,
@@ -33,13 +29,17 @@ from .instruments import (
     type_name,
     walk,
 )
-from .model import Linear
-from .sampling import softmax, top_k_candidates
-from .tensor import Ctx, Seq, Tensor
-from .tokenizer import EOT_TEXT, Tokenizer
+from ..model import Linear
+from ..sampling import softmax, top_k_candidates
+from ..tensor import Ctx, Seq, Tensor
+from ..tokenizer import EOT_TEXT, Tokenizer
+from .options import CLIError, add_model_options, load_model, non_negative_float, positive_int, probability
+
+# The instruments, one subcommand each.
+INSTRUMENTS = ("trace", "tokens", "score", "attention", "lens", "sample")
 
 EXAMPLES = """\
-examples (the tiny test checkpoint works too: --weights <an export of tests/fixtures/checkpoints/tiny-vocab>):
+examples (the tiny checkpoint works too: --weights <an export of checkpoints/tiny-vocab>):
   python -m potatogpt trace "Hello, my name is"
   python -m potatogpt tokens "Andrej Karpathy 🤗"
   python -m potatogpt score "The quick brown fox jumps over the lazy dog."
@@ -56,20 +56,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="INSTRUMENT")
     model_options = argparse.ArgumentParser(add_help=False)
-    model_options.add_argument("--model", choices=list(MODEL_SIZES), default="124M",
-                               help="which GPT-2: weights are read from weights/<MODEL> (default 124M)")
-    model_options.add_argument("--weights", type=Path, default=None, metavar="DIR",
-                               help="read the weights from DIR instead (overrides --model)")
-    model_options.add_argument("--offline", action="store_true",
-                               help="never download: a missing weights/<MODEL> is an error")
-    # What cli.load_model also reads; the instruments always use exact weights in one process.
-    model_options.set_defaults(download=False, base_url=None, storage="exact", jobs=1, skip_memory_check=False)
+    add_model_options(model_options, speed=False)  # the instruments always use exact weights in one process
 
     def command(name: str, run: Callable[[argparse.Namespace], None], help: str, *,
                 needs_model: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help, parents=[model_options] if needs_model else [])
         sub.add_argument("text", help="the text to look at")
-        sub.set_defaults(look=look, instrument=run)
+        sub.set_defaults(run=look, instrument=run)
         return sub
 
     command("trace", run_trace, "every stage of one forward pass (the prompt, then one cached decode step), "
@@ -123,7 +116,7 @@ def setting(text: str) -> Setting:
 
 
 def look(args: argparse.Namespace) -> int:
-    """Run the chosen instrument (cli.run calls this; its errors are reported as cli.main reports
+    """Run the chosen instrument (main.py calls this; its errors are reported as main reports
     any other: one line on stderr)."""
     if not args.text:
         raise CLIError("the text is empty: give some text to look at")

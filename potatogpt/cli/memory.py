@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import GPT2Config
-from .api import STORAGE_FLAGS, Storage
-from .weights import parameter_count
+from ..api import STORAGE_FLAGS, Storage
+from ..config import GPT2Config
+from ..weights.catalogue import parameter_count
 
 GIB = 1 << 30
 BYTES_PER_PARAMETER: dict[Storage, float] = {"exact": 40.5, "packed": 7.8, "compact": 4.6, "reference": 42.5}
@@ -59,10 +59,10 @@ def refusal(config: GPT2Config, storage: Storage, jobs: int, available: int | No
         return None
     fits = [f"{_mode(s)} (~{estimate_peak_bytes(parameters, s, jobs) / GIB:.1f} GiB)"
             for s in ("packed", "compact") if s != storage and estimate_peak_bytes(parameters, s, jobs) <= available]
-    advice = f"use {' or '.join(fits)}" if fits else "no storage mode fits; try a smaller --model"
+    advice = f"use {' or '.join(fits)}" if fits else "no storage fits; try a smaller --model"
     return (f"this model needs about {need / GIB:.1f} GiB in {_mode(storage)} but only {available / GIB:.1f} GiB "
             f"is available: {advice} (or --skip-memory-check to try anyway)")
 
 
 def _mode(storage: Storage) -> str:
-    return STORAGE_FLAGS[storage] or "the default mode"
+    return STORAGE_FLAGS[storage] or "the default storage (exact)"

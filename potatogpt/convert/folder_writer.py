@@ -1,0 +1,196 @@
+"""Writing a weights folder so that a crash never leaves one that looks complete.
+
+Everything goes into a fresh `<out>.tmp-XXXX` folder, tensor by tensor (memory holds one tensor
+at a time, never the checkpoint), manifest.json last; only a finished folder is renamed to
+`<out>`, and an old folder there is removed only after the new one is in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from ..config import GPT2Config
+from ..weights.byte_order import little_endian
+from ..weights.catalogue import WeightsError, expected_shape, tensor_file_name, tensor_names
+from ..weights.checkpoint import open_checkpoint
+from ..weights.safe_json import JSONProblem, parse_json
+from ..weights.manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME
+from .hf_checkpoint import TRANSPOSED, ExportError
+from .safetensors import SafetensorsFile
+
+
+class _HashingWriter:
+    """A file that keeps a running sha256 and byte count of what is written to it."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.file, self.sha256, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+
+def write_tensor(st: SafetensorsFile, file_name: str, name: str, path: Path,
+                 config: GPT2Config) -> dict[str, object]:
+    """Write one tensor as little-endian float32, transposed if it is a Conv1D matrix."""
+    with path.open("wb") as f:
+        out = _HashingWriter(f)
+        if name.endswith(TRANSPOSED):
+            n_in, n_out = st.tensors[file_name].shape
+            values = st.read_float32(file_name)  # one matrix in memory; the largest is 4 x n_embd^2
+            # Stored row j (output j) is column j of the [in, out] matrix: every n_out-th value
+            # starting at j.  A strided slice picks it out at C speed.
+            for j in range(n_out):
+                out.write(little_endian(values[j::n_out]))
+        else:  # already in our orientation: copy through in pieces, whatever the size
+            for piece in st.iter_float32(file_name):
+                out.write(little_endian(piece))
+        f.flush()
+        os.fsync(f.fileno())
+    return {"name": name, "shape": list(expected_shape(name, config)), "file": path.name,
+            "bytes": out.size, "sha256": out.sha256.hexdigest()}
+
+
+def copy_file(source: Path, destination: Path) -> dict[str, object]:
+    """Copy a tokenizer file, recording what the manifest needs to check it later."""
+    with source.open("rb") as src, destination.open("wb") as f:
+        out = _HashingWriter(f)
+        for block in iter(lambda: src.read(1 << 20), b""):
+            out.write(block)
+        f.flush()
+        os.fsync(f.fileno())
+    return {"file": destination.name, "bytes": out.size, "sha256": out.sha256.hexdigest()}
+
+
+def _write_json(path: Path, value: object) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        json.dump(value, f, indent=1)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename inside `folder` durable (a no-op where folders can't be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def refuse_to_replace(out: Path) -> None:
+    """--force replaces an earlier export or an empty folder, and nothing else.
+
+    Whatever else is at `out` (a file, a device, a link, somebody's folder of photos) was not
+    made by us, and deleting it because of a mistyped --out would lose data.
+    """
+    what = _what_is_at(out)
+    if what is not None:
+        raise ExportError(f"{out}: is {what}, not a potatogpt weights folder; --force only replaces an earlier "
+                          "export or an empty folder, so remove it yourself or choose another --out")
+
+
+def _what_is_at(out: Path) -> str | None:
+    """None for a folder --force may replace, else a description of what is there."""
+    try:
+        if out.is_symlink():
+            return "a symbolic link"
+        if not out.is_dir():
+            return "a file" if out.is_file() else "not a regular file or folder"
+        if not any(out.iterdir()):
+            return None
+        if not (out / MANIFEST_NAME).is_file():  # (a pipe by that name would never finish reading)
+            return "a folder without a readable potatogpt manifest.json"
+        manifest = parse_json((out / MANIFEST_NAME).read_bytes())
+    except (OSError, JSONProblem):
+        return "a folder without a readable potatogpt manifest.json"
+    if isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME:
+        return None
+    return "a folder whose manifest.json is not potatogpt's"
+
+
+def _make_staging_folder(out: Path) -> Path:
+    """A new, empty `<out>.tmp-XXXXXXXX` beside `out`, with the permissions the umask gives.
+
+    (tempfile.mkdtemp would make it readable by its owner only, and the finished export keeps
+    the staging folder's permissions: students could not read the teacher's weights.)
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        staging = out.parent / f"{out.name}.tmp-{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            return staging
+        except FileExistsError:
+            continue
+
+
+def write_folder(st: SafetensorsFile, names: dict[str, str], config: GPT2Config, tokenizer: list[Path],
+                  out: Path, source_label: str) -> Path:
+    try:
+        staging = _make_staging_folder(out)
+    except OSError as e:
+        raise ExportError(f"cannot create a folder beside {out} ({e.strerror}); check the path and permissions") from None
+    try:
+        tensors = [write_tensor(st, names[name], name, staging / tensor_file_name(name), config)
+                   for name in tensor_names(config)]
+        tokenizer_entries = [copy_file(path, staging / path.name) for path in tokenizer]
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "config": {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
+                       "n_ctx": config.n_ctx, "vocab_size": config.vocab_size,
+                       "layer_norm_epsilon": config.layer_norm_epsilon},
+            "dtype": "float32, little-endian",
+            "source": source_label,
+            "tensors": tensors,
+            "tokenizer": tokenizer_entries,
+        }
+        _write_json(staging / MANIFEST_NAME, manifest)  # last: its presence marks a finished export
+        open_checkpoint(staging, verify_sha256=False)  # read back what we wrote, as the model will
+        _fsync_folder(staging)
+        _install(staging, out)
+    except BaseException as e:  # including Ctrl-C: leave no half-written folder behind
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(e, OSError):
+            where = e.filename if e.filename is not None else out.parent
+            raise ExportError(f"export to {out} failed: {where}: {e.strerror}; nothing was written "
+                              "(free some space, fix the permissions, or choose another --out)") from None
+        if isinstance(e, WeightsError):
+            raise ExportError(f"the exported folder does not read back ({e}); this is a bug in export.py") from None
+        raise
+    return out
+
+
+def _install(staging: Path, out: Path) -> None:
+    """Give the finished folder its name; an old folder there is moved aside, then removed."""
+    old: Path | None = None
+    if out.exists() or out.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
+        os.replace(out, old / out.name)
+    try:
+        os.replace(staging, out)
+    except OSError:
+        if old is not None:  # put the old folder back: never lose what was there
+            os.replace(old / out.name, out)
+            old.rmdir()
+        raise
+    _fsync_folder(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
