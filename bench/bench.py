@@ -1,10 +1,10 @@
 """How fast is the potato?  Load time, prompt and decode speed, memory, and the bare kernels.
 
-    python bench/bench.py                          # GPT-2 124M shapes, every mode
-    python bench/bench.py --size 355M --modes packed --jobs 1
+    python bench/bench.py                          # GPT-2 124M shapes, every storage
+    python bench/bench.py --size 355M --storage packed --jobs 1
 
 No download: it writes a random-weight checkpoint of the chosen size (Hugging Face layout,
-then converted by the real exporter) under --dir, once, and reuses it.  Each mode runs in its own
+then converted by the real exporter) under --dir, once, and reuses it.  Each storage runs in its own
 process so that its peak memory is its own.  For each it reports:
 
   load         seconds for potatogpt.load() (reading the packed floats, preparing the kernels);
@@ -18,7 +18,7 @@ process so that its peak memory is its own.  For each it reports:
   peak RSS     the most memory the process (and its --jobs workers) held at once
   floor        (after exact) the time to build the same float tuples from the same files with
                nothing else, against which the exact load is compared
-  CLI          `python -m potatogpt` per mode, from launch to the first new token and to exit
+  CLI          `python -m potatogpt` per storage, from launch to the first new token and to exit
 """
 
 from __future__ import annotations
@@ -43,15 +43,15 @@ sys.path.insert(0, str(ROOT))
 
 from potatogpt.config import MODEL_SIZES, GPT2Config  # noqa: E402
 from potatogpt.convert.export import convert  # noqa: E402
-from potatogpt.api import STORAGE_FLAGS, GPT2, Storage, load  # noqa: E402
+from potatogpt.api import STORAGE_FLAGS, STORAGES, GPT2, Storage, load  # noqa: E402
 from potatogpt.fast import packed_cache  # noqa: E402
-from potatogpt.fast.kernels import no_cyclic_gc  # noqa: E402
-from potatogpt.fast.parallel import matrix_names  # noqa: E402
+from potatogpt.fast.gc import no_cyclic_gc  # noqa: E402
+from potatogpt.weights.catalogue import matrix_names  # noqa: E402
 from potatogpt.tensor import ONE, Weight, from_rows  # noqa: E402
-from potatogpt.weights import open_checkpoint  # noqa: E402
+from potatogpt.weights.checkpoint import open_checkpoint  # noqa: E402
 
-# Each mode is an api.Storage; the CLI flag that picks it is in brackets in the table.
-MODES: dict[str, Storage] = {"exact": "exact", "packed": "packed", "compact": "compact", "reference": "reference"}
+# Each storage is an api.Storage; the CLI flag that picks it is in brackets in the table.
+STORAGE_NAMES: dict[str, Storage] = {storage: storage for storage in STORAGES}
 README_PROMPT = "Alan Turing theorized that computers would one day become"
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
@@ -135,7 +135,7 @@ def random_weights(size: str, root: Path) -> Path:
     return out
 
 
-# --- One mode, in its own process -----------------------------------------------------------
+# --- One storage, in its own process -----------------------------------------------------------
 def peak_rss_bytes(worker_pids: list[int]) -> int:
     """This process's peak resident memory plus its workers' (Linux: VmHWM; else ru_maxrss)."""
     total = 0
@@ -174,7 +174,7 @@ def exact_floor(folder: Path) -> dict[str, float]:
     started = time.perf_counter()
     kept = []
     with no_cyclic_gc():
-        for name in matrix_names(checkpoint):
+        for name in matrix_names(checkpoint.config):
             n_out, n_in = checkpoint.shape(name)
             view = memoryview(checkpoint.read(name))
             kept.append([tuple(view[j * n_in : (j + 1) * n_in]) for j in range(n_out)])
@@ -193,7 +193,7 @@ def run_one(folder: Path, storage: str, jobs: int, prompt: list[int] | None, dec
         model.close()
         return {"load": elapsed}
     started = time.perf_counter()
-    model = load(folder, storage=MODES[storage], jobs=jobs)
+    model = load(folder, storage=STORAGE_NAMES[storage], jobs=jobs)
     load_s = time.perf_counter() - started
     ids = prompt if prompt is not None else model.tokenizer.encode(README_PROMPT)
     kv_cache = model.new_kv_cache()
@@ -250,9 +250,9 @@ def load_average() -> str:
     return f"load average: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
 
-def child(args: argparse.Namespace, mode: str, jobs: int) -> dict[str, float] | str:
-    """One mode in its own process, so that its peak memory is its own."""
-    command = [sys.executable, __file__, "--size", args.size, "--dir", str(args.dir), "--one", mode, str(jobs),
+def child(args: argparse.Namespace, storage: str, jobs: int) -> dict[str, float] | str:
+    """One storage in its own process, so that its peak memory is its own."""
+    command = [sys.executable, __file__, "--size", args.size, "--dir", str(args.dir), "--one", storage, str(jobs),
                "--decode-tokens", str(args.decode_tokens)]
     if args.prompt_tokens is not None:
         command += ["--prompt-tokens", str(args.prompt_tokens)]
@@ -266,7 +266,8 @@ def child(args: argparse.Namespace, mode: str, jobs: int) -> dict[str, float] | 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=list(MODEL_SIZES), default="124M")
-    parser.add_argument("--modes", default="exact,packed,compact", help="comma-separated: exact, packed, compact, reference")
+    parser.add_argument("--storage", "--modes", dest="storages", default="exact,packed,compact",
+                        help="comma-separated storages: exact, packed, compact, reference (--modes is its old name)")
     parser.add_argument("--jobs", default="1,2", help="comma-separated process counts (default 1,2)")
     parser.add_argument("--prompt-tokens", type=int, default=None,
                         help="a prompt of this many random tokens (default: the README's prompt, 10 tokens)")
@@ -278,18 +279,18 @@ def main() -> int:
     args = parser.parse_args()
     folder = random_weights(args.size, args.dir)
 
-    if args.one:  # a child run: one mode, results as JSON on stdout
-        mode, jobs = args.one
+    if args.one:  # a child run: one storage, results as JSON on stdout
+        storage, jobs = args.one
         prompt = None
         if args.prompt_tokens is not None:
             prompt = [random.Random(2).randrange(MODEL_SIZES[args.size].vocab_size) for _ in range(args.prompt_tokens)]
-        print(json.dumps(run_one(folder, mode, int(jobs), prompt, args.decode_tokens)))
+        print(json.dumps(run_one(folder, storage, int(jobs), prompt, args.decode_tokens)))
         return 0
 
-    modes = [m for m in args.modes.split(",") if m]
-    for m in modes:
-        if m not in MODES:
-            parser.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+    storages = [m for m in args.storages.split(",") if m]
+    for m in storages:
+        if m not in STORAGE_NAMES:
+            parser.error(f"unknown storage {m!r}; choose from {', '.join(STORAGE_NAMES)}")
     job_counts = [int(j) for j in args.jobs.split(",") if j]
     prompt_text = f"{args.prompt_tokens} random tokens" if args.prompt_tokens is not None else "the README prompt"
     print(f"potatogpt benchmark: GPT-2 {args.size} shapes, random weights, {prompt_text}, "
@@ -297,20 +298,20 @@ def main() -> int:
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
     print(load_average())
     print()
-    print("| mode | jobs | load s | first token s | prompt s | decode s/token | bare kernels s/token | "
+    print("| storage | jobs | load s | first token s | prompt s | decode s/token | bare kernels s/token | "
           "decode / kernels | peak RSS GiB |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for mode in modes:
+    for storage in storages:
         single_decode = None
         for jobs in job_counts:
             # --packed in one process: first use (quantize, write packed.cache), then cached.
-            passes = ["first use", "cached"] if mode == "packed" and jobs == 1 else [""]
+            passes = ["first use", "cached"] if storage == "packed" and jobs == 1 else [""]
             for label in passes:
                 if label == "first use":
                     for path in packed_cache.cache_paths(open_checkpoint(folder)):
                         path.unlink(missing_ok=True)
-                r = child(args, mode, jobs)
-                name = f"{mode} ({STORAGE_FLAGS[MODES[mode]] or 'default'}){', ' + label if label else ''}"
+                r = child(args, storage, jobs)
+                name = f"{storage} ({STORAGE_FLAGS[STORAGE_NAMES[storage]] or 'default'}){', ' + label if label else ''}"
                 if isinstance(r, str):
                     print(f"| {name} | {jobs} | {r} |", flush=True)
                     continue
@@ -322,7 +323,7 @@ def main() -> int:
                     kernel = f"— | {speedup}"
                 print(f"| {name} | {jobs} | {r['load']:.1f} | {r['first_token']:.1f} | {r['prompt']:.2f} | "
                       f"{r['decode']:.3f} | {kernel} | {r['rss'] / 2**30:.2f} |", flush=True)
-    if "exact" in modes:
+    if "exact" in storages:
         # Load times swing by 2x on a VM whose fresh memory is slow to fault in, and with other
         # programs on the cores: so the floor and the load take turns, each in a fresh process,
         # and the best of each is compared.
@@ -343,8 +344,8 @@ def main() -> int:
               f"\"{README_PROMPT}\"`, from launch:\n")
         print("| flags | first token s | exit s |")
         print("|---|---|---|")
-        for mode in modes:
-            flags = {"exact": [], "packed": ["--packed"], "compact": ["--low-memory"]}[mode]
+        for storage in storages:
+            flags = [STORAGE_FLAGS[STORAGE_NAMES[storage]]] if STORAGE_FLAGS[STORAGE_NAMES[storage]] else []
             first, total = cli_run(folder, flags, args.decode_tokens)
             print(f"| {' '.join(flags) or '(default)'} | {first:.1f} | {total:.1f} |", flush=True)
     return 0

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from potatogpt.config import MODEL_SIZES, GPT2Config  # noqa: E402  (after the path fix)
-from potatogpt.convert.export import hf_shape  # noqa: E402
-from potatogpt.weights import tensor_names  # noqa: E402
+from potatogpt.convert.hf_checkpoint import hf_shape  # noqa: E402
+from potatogpt.weights.catalogue import tensor_names  # noqa: E402
 
 ITEM_SIZE = {"F32": 4, "F16": 2, "BF16": 2}
 POOL = 1 << 20  # random values generated once, then reused at shifting offsets

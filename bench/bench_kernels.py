@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from exact_reference import exact_dot  # noqa: E402
-from potatogpt.fast import kernels  # noqa: E402
+from potatogpt.fast import compact, exact, kernels, packed  # noqa: E402
 from potatogpt.tensor import matmul  # noqa: E402
 
 Rows = Sequence[Sequence[float]]
@@ -154,7 +154,7 @@ def flat_of(columns: list[list[float]], typecode: str = "f") -> array[float]:
     return array(typecode, [v for c in columns for v in c])
 
 
-def k_weight(weight: kernels.Weight) -> Kernel:
+def k_weight(weight: kernels.KernelWeight) -> Kernel:
     def run(rows: Rows) -> list[list[float]]:
         return kernels.matmul_weight(rows, weight)
 
@@ -216,14 +216,14 @@ def main() -> None:
         candidates["math.sumprod"] = k_sumprod(cols)
     candidates["complex pairs"] = k_complex(cols)
     candidates["dist identity, list columns"] = k_dist_plain(cols)
-    candidates["ExactWeight (dist, tuples, scaled x)"] = k_weight(kernels.prepare_exact_flat(flat, n_in, n_out))
-    candidates["CompactWeight array('f')"] = k_weight(kernels.prepare_compact(flat, n_in, n_out))
-    default = (kernels.FIELD_BYTES, kernels.WEIGHT_BITS, kernels.CHUNK)
+    candidates["ExactWeight (dist, tuples, scaled x)"] = k_weight(exact.prepare_exact_flat(flat, n_in, n_out))
+    candidates["CompactWeight array('f')"] = k_weight(compact.prepare_compact(flat, n_in, n_out))
+    default = (packed.FIELD_BYTES, packed.WEIGHT_BITS, packed.CHUNK)
     packed_configs = [default, (8, 28, default[2]), (6, 21, default[2])]
     if not args.quick:
         packed_configs += [(default[0], default[1], 512), (default[0], default[1], 1024)]
     for fb, wb, chunk in packed_configs:
-        weight = kernels._prepare_packed(flat, n_in, n_out, fb, wb, chunk)
+        weight = packed._prepare_packed(flat, n_in, n_out, fb, wb, chunk)
         candidates[f"PackedWeight F={8 * fb} w={wb} chunk={chunk}"] = k_weight(weight)
     one = time_kernels(candidates, x1, n_in * n_out, rounds)
     block_names = [n for n in candidates if not n.startswith(("complex", "sum(map"))]
@@ -251,11 +251,11 @@ def main() -> None:
         ecands["math.fsum(map(mul))"] = k_fsum(ecols)
         ecands["complex pairs"] = k_complex(ecols)
         ecands["dist identity, list columns"] = k_dist_plain(ecols)
-        ecands["ExactWeight (dist, tuples, scaled x)"] = k_weight(kernels.prepare_exact_flat(eflat, m_in, 48))
-        ecands["CompactWeight array('f')"] = k_weight(kernels.prepare_compact(eflat, m_in, 48))
+        ecands["ExactWeight (dist, tuples, scaled x)"] = k_weight(exact.prepare_exact_flat(eflat, m_in, 48))
+        ecands["CompactWeight array('f')"] = k_weight(compact.prepare_compact(eflat, m_in, 48))
         for fb, wb, chunk in packed_configs:
             name = f"PackedWeight F={8 * fb} w={wb} chunk={chunk}"
-            ecands[name] = k_weight(kernels._prepare_packed(eflat, m_in, 48, fb, wb, chunk))
+            ecands[name] = k_weight(packed._prepare_packed(eflat, m_in, 48, fb, wb, chunk))
         for name, run in ecands.items():
             rel, absolute = errors(run, erows, ecols)
             old = worst.get(name, (0.0, 0.0))
@@ -277,7 +277,7 @@ def main() -> None:
     keys = [[arng.gauss(0, 1) for _ in range(64)] for _ in range(256)]
     queries = [[arng.gauss(0, 1) for _ in range(64)] for _ in range(16)]
     plain: Kernel = lambda rows: matmul(rows, keys)  # noqa: E731
-    ident: Kernel = lambda rows: kernels._exact_matmul(rows, kernels.prepare_exact(keys))  # noqa: E731
+    ident: Kernel = lambda rows: exact.exact_matmul(rows, exact.prepare_exact(keys))  # noqa: E731
     print("attention q@K^T, 64-dim heads, 256 keys (ns/MAC; plain = tensor.matmul, identity = ExactWeight's path):")
     for t in (1, 2, 3, 4, 8, 16):
         res = time_kernels({"plain dot": plain, "identity": ident}, queries[:t], t * 64 * 256, rounds)
@@ -290,10 +290,10 @@ def main() -> None:
     params = m_in * m_out
     print("memory, bytes/param (768x768, tracemalloc; flat array('f') input not counted unless kept):")
     print(f"  nested lists of floats        {bytes_per_param(lambda: [mflat[j*m_in:(j+1)*m_in].tolist() for j in range(m_out)], params):6.2f}")
-    print(f"  ExactWeight (tuples)          {bytes_per_param(lambda: kernels.prepare_exact_flat(mflat, m_in, m_out), params):6.2f}")
-    print(f"  CompactWeight (keeps array f) {bytes_per_param(lambda: kernels.prepare_compact(mflat, m_in, m_out), params) + 4:6.2f}")
+    print(f"  ExactWeight (tuples)          {bytes_per_param(lambda: exact.prepare_exact_flat(mflat, m_in, m_out), params):6.2f}")
+    print(f"  CompactWeight (keeps array f) {bytes_per_param(lambda: compact.prepare_compact(mflat, m_in, m_out), params) + 4:6.2f}")
     for fb, wb, chunk in packed_configs[:3]:
-        bpp = bytes_per_param(lambda: kernels._prepare_packed(mflat, m_in, m_out, fb, wb, chunk), params)
+        bpp = bytes_per_param(lambda: packed._prepare_packed(mflat, m_in, m_out, fb, wb, chunk), params)
         print(f"  PackedWeight F={8 * fb} w={wb} chunk={chunk}  {bpp:6.2f}")
 
 

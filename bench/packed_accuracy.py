@@ -1,4 +1,4 @@
-"""How far are --packed (and --low-memory) logits from exact mode, on the committed references?
+"""How far are --packed (and --compact) logits from the exact storage, on the committed references?
 
     python bench/packed_accuracy.py
 

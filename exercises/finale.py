@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from potatogpt.api import GPT2, load
-from potatogpt.weights import WeightsError
+from potatogpt.weights.catalogue import WeightsError
 
 from .checks import EXERCISES, VOCAB
 from .grader import Lab, grade_file, load_solution, plugged_in, solution_path

@@ -24,7 +24,8 @@ from types import ModuleType
 from potatogpt.api import GPT2, load
 from potatogpt.convert.export import convert
 from potatogpt.tensor import Tensor
-from potatogpt.tokenizer import DATA_DIR, Tokenizer
+from potatogpt.tokenizer import Tokenizer
+from potatogpt.weights.vocab_files import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES_DIR = Path(__file__).resolve().parent

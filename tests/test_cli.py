@@ -16,9 +16,9 @@ import pytest
 
 from conftest import Exported, reference
 import potatogpt
-from potatogpt import cli
+from potatogpt.cli import main as cli
 from potatogpt.api import GPT2
-from potatogpt.console import Terminated
+from potatogpt.cli.console import Terminated
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"^potatogpt: (\d+) tokens in [\d.]+ s: prompt \(\d+ tokens\) [\d.]+ s(, then [\d.]+ s/token)?; "
@@ -39,7 +39,7 @@ def greedy_case() -> dict[str, object]:
     return greedy[0]
 
 
-@pytest.mark.parametrize("speed_flags", [[], ["--packed"], ["--low-memory", "--jobs", "2"], ["--reference"]])
+@pytest.mark.parametrize("speed_flags", [[], ["--packed"], ["--low-memory", "--jobs", "2"], ["--compact"], ["--storage", "packed"], ["--reference"]])
 def test_streams_the_greedy_continuation(exported: Exported, speed_flags: list[str]) -> None:
     case = greedy_case()
     n_new = len(cast(list[int], case["new_ids"]))

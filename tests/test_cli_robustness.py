@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Exported
 from test_workers import running
-from potatogpt import cli
+from potatogpt.cli import generate as generate_command, main as cli
 from potatogpt.fast.parallel import WorkerError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,12 +70,12 @@ def test_a_number_with_thousands_of_digits(flag: str) -> None:
 # The CLI with its generation replaced by a long wait, so that a signal surely lands in it.
 WAIT_IN_GENERATE = """
 import sys, time
-from potatogpt import cli
+from potatogpt.cli import generate as generate_command, main as cli
 def generate(args, model, prompt, load_seconds, waited_since):
     print(*[p.pid for p in model.pool.processes], file=sys.stderr, flush=True)
     time.sleep(60)
     return 0
-cli.generate = generate
+generate_command.generate = generate
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -110,7 +110,7 @@ def test_deep_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     def failing_run(args: object) -> int:
         raise error
 
-    monkeypatch.setattr(cli, "run", failing_run)
+    monkeypatch.setattr(generate_command, "run", failing_run)
     assert cli.main(["Hello"]) == 1
     one_error_line(capsys.readouterr().err, fragment)
 

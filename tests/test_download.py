@@ -28,7 +28,7 @@ from test_safetensors import one_line_error
 from potatogpt.convert import download
 from potatogpt.convert.download import DownloadError, Progress, RemoteFile, probe
 from potatogpt.convert.export import ExportError, convert, export_model
-from potatogpt.weights import open_checkpoint
+from potatogpt.weights.checkpoint import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "checkpoints" / "tiny-vocab"

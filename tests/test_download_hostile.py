@@ -14,7 +14,7 @@ from test_safetensors import one_line_error
 from potatogpt.convert import download
 from potatogpt.convert.download import DownloadError
 from potatogpt.convert.export import ExportError, export_model
-from potatogpt.weights import open_checkpoint
+from potatogpt.weights.checkpoint import open_checkpoint
 
 ERROR_PAGE = b"<html><body>502 Bad Gateway (proxy)</body></html>"
 

@@ -17,7 +17,7 @@ import pytest
 from test_safetensors import one_line_error
 
 from potatogpt.convert.export import ExportError, convert
-from potatogpt.weights import open_checkpoint
+from potatogpt.weights.checkpoint import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "fixtures" / "checkpoints" / "tiny"
@@ -107,13 +107,13 @@ def test_exports_follow_the_umask(tmp_path: Path, umask: int) -> None:
 # An export whose tensor writing is slowed down, so that a signal surely arrives midway.
 SLOW_EXPORT = """
 import sys, time
-from potatogpt.convert import export
-real = export.write_tensor
+from potatogpt.convert import command, folder_writer
+real = folder_writer.write_tensor
 def slow(*args, **kwargs):
     time.sleep(0.2)
     return real(*args, **kwargs)
-export.write_tensor = slow
-sys.exit(export.main(sys.argv[1:]))
+folder_writer.write_tensor = slow
+sys.exit(command.main(sys.argv[1:]))
 """
 
 

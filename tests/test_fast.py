@@ -8,7 +8,7 @@ from array import array
 
 import pytest
 
-from potatogpt.fast import Layout, fast_weight
+from potatogpt.fast.storage import FastStorage as Layout, fast_weight
 from potatogpt.tensor import ONE, Embed, Embedding, Hidden, Seq, ShapeError, Vocab, from_rows, matmul, weight_from_flat
 
 # Packed weights are fixed point: within float32-like accuracy of the plain product.

@@ -19,8 +19,10 @@ from test_tokenizer import load_fixture
 
 from potatogpt.config import MODEL_SIZES
 from potatogpt.convert.export import ExportError, convert
-from potatogpt.tokenizer import BYTE_TO_UNICODE, Tokenizer, bpe, fast_bpe, pre_tokenize
-from potatogpt.weights import WeightsError, open_checkpoint, parameter_count, tensor_count
+from potatogpt.fast.bpe import fast_bpe
+from potatogpt.tokenizer import BYTE_TO_UNICODE, Tokenizer, bpe, pre_tokenize
+from potatogpt.weights.catalogue import WeightsError, parameter_count, tensor_count
+from potatogpt.weights.checkpoint import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "checkpoints"
@@ -44,7 +46,8 @@ def test_counts_without_listing() -> None:
 
 OPEN = """
 import sys
-from potatogpt.weights import WeightsError, open_checkpoint
+from potatogpt.weights.catalogue import WeightsError
+from potatogpt.weights.checkpoint import open_checkpoint
 try:
     open_checkpoint(sys.argv[1])
 except WeightsError as e:

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from test_safetensors import GOOD_ENTRY, one_line_error, write_raw_header
 
-from potatogpt.convert.export import ExportError, convert, read_hf_config
+from potatogpt.convert.export import ExportError, convert
+from potatogpt.convert.hf_checkpoint import read_hf_config
 from potatogpt.convert.safetensors import SafetensorsError, SafetensorsFile
-from potatogpt.safe_json import JSONProblem, parse_json
-from potatogpt.tokenizer import DATA_DIR, Tokenizer, TokenizerError
-from potatogpt.weights import WeightsError, open_checkpoint
+from potatogpt.weights.safe_json import JSONProblem, parse_json
+from potatogpt.tokenizer import Tokenizer, TokenizerError
+from potatogpt.weights.vocab_files import DATA_DIR
+from potatogpt.weights.catalogue import WeightsError
+from potatogpt.weights.checkpoint import open_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
 

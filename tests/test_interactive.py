@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Exported
-from potatogpt import cli
+from potatogpt.cli import main as cli
 from potatogpt.api import GPT2
 from test_cli import run_cli
 

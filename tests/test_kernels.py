@@ -17,21 +17,12 @@ from collections.abc import Sequence
 import pytest
 
 from exact_reference import exact_dot
-from potatogpt.fast import kernels
+from potatogpt.fast import packed
 from potatogpt.tensor import dot, matmul
-from potatogpt.fast.kernels import (
-    CompactWeight,
-    ExactWeight,
-    PackedWeight,
-    Weight,
-    matmul_weight,
-    prepare_compact,
-    prepare_exact,
-    prepare_exact_flat,
-    prepare_packed,
-    weight_column,
-    weight_columns,
-)
+from potatogpt.fast.compact import CompactWeight, prepare_compact
+from potatogpt.fast.exact import ExactWeight, prepare_exact, prepare_exact_flat
+from potatogpt.fast.kernels import KernelWeight as Weight, matmul_weight, weight_column, weight_columns
+from potatogpt.fast.packed import PackedWeight, prepare_packed
 
 
 def norm(a: Sequence[float]) -> float:
@@ -211,7 +202,7 @@ def test_flat_size_is_checked() -> None:
 # --- Packed weights ---------------------------------------------------------------------------
 def packed_bound(weight: PackedWeight, columns: list[list[float]], x: Sequence[float]) -> list[float]:
     """The worst-case error from the two roundings: weight steps s_j, x step u (per call)."""
-    quantized = kernels._quantize_row(x, weight)
+    quantized = packed._quantize_row(x, weight)
     assert quantized is not None
     qx, u = quantized
     q_max = (1 << weight.weight_bits) - 1
@@ -255,7 +246,7 @@ def test_packed_layouts_and_chunking(field_bytes: int, weight_bits: int, chunk: 
     rng = random.Random(field_bytes)
     columns = make_columns(rng, 50, 11)
     rows = [post_layernorm(rng, 50) for _ in range(3)]
-    weight = kernels._prepare_packed(flat_of(columns), 50, 11, field_bytes, weight_bits, chunk)
+    weight = packed._prepare_packed(flat_of(columns), 50, 11, field_bytes, weight_bits, chunk)
     check_packed(weight, rows, columns, 1e-3)
     dequantized = weight_columns(weight)
     for j, (c, d) in enumerate(zip(columns, dequantized)):
@@ -271,7 +262,7 @@ def test_packed_worst_case_does_not_carry_between_fields(field_bytes: int) -> No
     wb = {6: 21, 7: 25, 8: 28}[field_bytes]
     signs = [1.0 if k % 3 else -1.0 for k in range(n_in)]
     columns = [[1.0] * n_in, [-1.0] * n_in, signs, [-s for s in signs]]
-    weight = kernels._prepare_packed(flat_of(columns), n_in, n_out, field_bytes, wb, 3)
+    weight = packed._prepare_packed(flat_of(columns), n_in, n_out, field_bytes, wb, 3)
     rows = [[5.0] * n_in, [-5.0] * n_in, [5.0 * s for s in signs], [1e-3] * (n_in - 1) + [20.0]]
     check_packed(weight, rows, columns, 1e-4)
 
@@ -308,9 +299,9 @@ def test_packed_rejects_non_finite() -> None:
 
 def test_packed_weight_column_of_last_partial_chunk() -> None:
     rng = random.Random(4)
-    columns = make_columns(rng, 6, kernels.CHUNK + 3)
-    weight = prepare_packed(flat_of(columns), 6, kernels.CHUNK + 3)
-    for j in (0, kernels.CHUNK - 1, kernels.CHUNK, kernels.CHUNK + 2):
+    columns = make_columns(rng, 6, packed.CHUNK + 3)
+    weight = prepare_packed(flat_of(columns), 6, packed.CHUNK + 3)
+    for j in (0, packed.CHUNK - 1, packed.CHUNK, packed.CHUNK + 2):
         assert weight_column(weight, j) == pytest.approx(columns[j], rel=0, abs=1e-7 * max(map(abs, columns[j])))
 
 
@@ -327,11 +318,11 @@ def test_empty_prompt_block_for_every_weight_kind() -> None:
 def test_narrow_widen_round_trip(field_bytes: int) -> None:
     rng = random.Random(field_bytes)
     values = [rng.randrange(1 << (8 * field_bytes)) for _ in range(9)]
-    packed = kernels._narrow(array("Q", values), field_bytes)
-    assert int.from_bytes(packed, "little") == sum(v << (8 * field_bytes * j) for j, v in enumerate(values))
-    assert list(kernels._widen(packed, field_bytes, 9)) == values
+    narrow = packed._narrow(array("Q", values), field_bytes)
+    assert int.from_bytes(narrow, "little") == sum(v << (8 * field_bytes * j) for j, v in enumerate(values))
+    assert list(packed._widen(narrow, field_bytes, 9)) == values
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 8, 513])
 def test_replicate(count: int) -> None:
-    assert kernels._replicate(5, 9, count) == sum(5 << (9 * j) for j in range(count))
+    assert packed.replicate(5, 9, count) == sum(5 << (9 * j) for j in range(count))

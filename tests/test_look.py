@@ -10,7 +10,7 @@ import pytest
 
 from conftest import Exported
 import potatogpt
-from potatogpt import cli
+from potatogpt.cli import look, main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = re.compile(r"```console\n\$ python -m potatogpt (.*?)\n(.*?)```", re.DOTALL)
@@ -33,7 +33,7 @@ def test_readme_quotes_every_instrument(capsys: pytest.CaptureFixture[str], expo
     """Each console block in "Look inside" is the command's real output, byte for byte (a golden
     test of every layout), and every instrument is quoted."""
     examples = CONSOLE.findall(look_inside_section())
-    assert {shlex.split(command)[0] for command, _ in examples} == set(cli.INSTRUMENTS)
+    assert {shlex.split(command)[0] for command, _ in examples} == set(look.INSTRUMENTS)
     folder = str(exported.folder("tiny-vocab"))
     for command, expected in examples:
         argv = [folder if arg == "weights/tiny-vocab" else arg for arg in shlex.split(command)]

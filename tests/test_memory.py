@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Exported
-from potatogpt import memory
+from potatogpt.cli import memory
 from potatogpt.config import MODEL_SIZES
 from test_cli import run_cli
 
@@ -18,16 +18,16 @@ def test_774m_exact_does_not_fit_in_24_gib() -> None:
     # README: 774M exact would need ~25+ GiB; packed peaked at 5.8 GiB, compact at 3.4.
     message = memory.refusal(MODEL_SIZES["774M"], "exact", 1, 22 * GIB)
     assert message is not None and "\n" not in message
-    assert "--packed" in message and "--low-memory" in message and "--skip-memory-check" in message
+    assert "--packed" in message and "--compact" in message and "--skip-memory-check" in message
     assert memory.refusal(MODEL_SIZES["774M"], "packed", 1, 22 * GIB) is None
 
 
 def test_124m_exact_on_a_4_gib_laptop() -> None:
     # README: 124M exact peaked at 4.83 GiB, packed at 1.09, compact at 0.70.
     message = memory.refusal(MODEL_SIZES["124M"], "exact", 1, 4 * GIB)
-    assert message is not None and "--packed" in message and "--low-memory" in message
+    assert message is not None and "--packed" in message and "--compact" in message
     only_compact = memory.refusal(MODEL_SIZES["124M"], "exact", 1, GIB)
-    assert only_compact is not None and "--low-memory" in only_compact and "--packed" not in only_compact
+    assert only_compact is not None and "--compact" in only_compact and "--packed" not in only_compact
     assert memory.refusal(MODEL_SIZES["124M"], "exact", 1, 8 * GIB) is None
 
 

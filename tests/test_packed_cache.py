@@ -16,9 +16,9 @@ import pytest
 
 from conftest import Exported
 from potatogpt.api import load
-from potatogpt.fast import kernels, packed_cache
+from potatogpt.fast import packed, packed_cache
 from potatogpt.fast.packed_cache import CACHE_NAME, packed_weights
-from potatogpt.weights import Checkpoint, open_checkpoint
+from potatogpt.weights.checkpoint import Checkpoint, open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = [464, 3290, 318, 257, 1310, 11, 290]
@@ -67,7 +67,7 @@ def test_the_cached_weights_equal_freshly_quantized_ones(folder: Path) -> None:
     from_cache = packed_cache.read_cache(folder / CACHE_NAME, checkpoint)
     for name, weight in from_cache.items():
         n_out, n_in = checkpoint.shape(name)
-        fresh = kernels.prepare_packed(checkpoint.read(name), n_in, n_out)
+        fresh = packed.prepare_packed(checkpoint.read(name), n_in, n_out)
         assert weight.row_max == fresh.row_max and weight.row_max_sum == fresh.row_max_sum
         for a, b in zip(weight.chunks, fresh.chunks, strict=True):
             assert (a.start, a.width, a.rows, a.offset, a.scales) == (b.start, b.width, b.rows, b.offset, b.scales)
@@ -76,10 +76,10 @@ def test_the_cached_weights_equal_freshly_quantized_ones(folder: Path) -> None:
 def test_a_cache_is_used_without_quantizing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     load(folder, storage="packed")
 
-    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+    def no_quantizing(*args: object, **kwargs: object) -> packed.PackedWeight:
         raise AssertionError("quantized although a valid cache was there")
 
-    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    monkeypatch.setattr(packed_cache, "prepare_packed", no_quantizing)
     load(folder, storage="packed")
 
 
@@ -166,13 +166,13 @@ def test_two_first_runs_at_once(folder: Path) -> None:
 def test_a_slice_of_a_packed_weight_is_that_shard_quantized(n_in: int, n_out: int, chunk: int, jobs: int) -> None:
     rng = random.Random(n_out * jobs)
     flat = array("f", [rng.gauss(0.0, 1.0) for _ in range(n_in * n_out)])
-    whole = kernels._prepare_packed(flat, n_in, n_out, kernels.FIELD_BYTES, kernels.WEIGHT_BITS, chunk)
-    bounds = kernels.packed_input_bounds(flat, n_in, n_out)
+    whole = packed._prepare_packed(flat, n_in, n_out, packed.FIELD_BYTES, packed.WEIGHT_BITS, chunk)
+    bounds = packed.packed_input_bounds(flat, n_in, n_out)
     edges = [n_out * k // jobs for k in range(jobs + 1)]
     for start, stop in zip(edges, edges[1:]):
-        fresh = kernels._prepare_packed(flat[start * n_in : stop * n_in], n_in, stop - start, kernels.FIELD_BYTES,
-                                        kernels.WEIGHT_BITS, chunk, bounds)
-        sliced = packed_cache.columns(whole, start, stop)
+        fresh = packed._prepare_packed(flat[start * n_in : stop * n_in], n_in, stop - start, packed.FIELD_BYTES,
+                                        packed.WEIGHT_BITS, chunk, bounds)
+        sliced = packed.packed_shard(whole, start, stop)
         assert (sliced.n_in, sliced.n_out, sliced.row_max) == (fresh.n_in, fresh.n_out, fresh.row_max)
         assert [(c.start, c.width, c.rows, c.offset, c.scales) for c in sliced.chunks] == [
             (c.start, c.width, c.rows, c.offset, c.scales) for c in fresh.chunks]
@@ -182,11 +182,11 @@ def test_jobs_read_the_cache_and_agree_with_one_process(folder: Path, monkeypatc
     one = load(folder, storage="packed")  # writes the cache
     expected = one.next_token_logits(IDS)
 
-    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+    def no_quantizing(*args: object, **kwargs: object) -> packed.PackedWeight:
         raise AssertionError("quantized although a valid cache was there")
 
     # Workers are forked on Linux, so they inherit this too: a worker that quantized would die.
-    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    monkeypatch.setattr(packed_cache, "prepare_packed", no_quantizing)
     model = load(folder, storage="packed", jobs=2)
     try:
         assert model.next_token_logits(IDS) == expected
@@ -215,19 +215,19 @@ def test_a_damaged_cache_that_cannot_be_replaced_is_not_rebuilt_every_time(
     notes_of(folder)
     assert user.is_file()
 
-    def no_quantizing(*args: object, **kwargs: object) -> kernels.PackedWeight:
+    def no_quantizing(*args: object, **kwargs: object) -> packed.PackedWeight:
         raise AssertionError("quantized although a valid cache was there")
 
-    monkeypatch.setattr(kernels, "prepare_packed", no_quantizing)
+    monkeypatch.setattr(packed_cache, "prepare_packed", no_quantizing)
     notes = notes_of(folder)  # the damaged one is still noted, and the good one is used
     assert len(notes) == 1 and "ignoring" in notes[0]
 
 
-def failing_write_to(forbidden: Path) -> Callable[[Path, Checkpoint, dict[str, kernels.PackedWeight]], None]:
+def failing_write_to(forbidden: Path) -> Callable[[Path, Checkpoint, dict[str, packed.PackedWeight]], None]:
     """packed_cache._write, except that `forbidden` is read-only (as it would be for anyone but root)."""
     write = packed_cache._write
 
-    def guarded(path: Path, checkpoint: Checkpoint, weights: dict[str, kernels.PackedWeight]) -> None:
+    def guarded(path: Path, checkpoint: Checkpoint, weights: dict[str, packed.PackedWeight]) -> None:
         if path == forbidden:
             raise PermissionError(13, "Permission denied", str(path))
         write(path, checkpoint, weights)

@@ -341,7 +341,7 @@ def test_from_dir_with_corrupt_file(tmp_path: Path, file: str, content: bytes, p
 
 def test_bundled_vocab_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(DATA / "encoder.json", tmp_path / "encoder.json")
-    monkeypatch.setattr(tokenizer_module, "DATA_DIR", tmp_path)
+    monkeypatch.setattr("potatogpt.weights.vocab_files.DATA_DIR", tmp_path)
     with pytest.raises(TokenizerError) as excinfo:
         Tokenizer.gpt2()
     message = one_line_error(excinfo)

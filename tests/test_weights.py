@@ -17,14 +17,9 @@ from test_safetensors import one_line_error
 
 from potatogpt.config import MODEL_SIZES, GPT2Config
 from potatogpt.convert.export import convert
-from potatogpt.weights import (
-    FORMAT_VERSION,
-    WeightsError,
-    expected_shape,
-    is_plain_file_name,
-    open_checkpoint,
-    tensor_names,
-)
+from potatogpt.weights.catalogue import WeightsError, expected_shape, is_plain_file_name, tensor_names
+from potatogpt.weights.checkpoint import open_checkpoint
+from potatogpt.weights.manifest import FORMAT_VERSION
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
 TINY = GPT2Config(n_layer=2, n_head=2, n_embd=16, n_ctx=32, vocab_size=64)

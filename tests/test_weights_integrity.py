@@ -17,8 +17,11 @@ from test_weights import edit_manifest
 
 from potatogpt.api import Storage, load
 from potatogpt.convert.export import convert
-from potatogpt.tokenizer import DATA_DIR, Tokenizer, TokenizerError
-from potatogpt.weights import WeightsError, first_non_finite, open_checkpoint
+from potatogpt.tokenizer import Tokenizer, TokenizerError
+from potatogpt.weights.vocab_files import DATA_DIR
+from potatogpt.weights.catalogue import WeightsError
+from potatogpt.weights.checkpoint import open_checkpoint
+from potatogpt.weights.integrity import first_non_finite
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
 STORAGES: list[Storage] = ["exact", "packed", "compact"]

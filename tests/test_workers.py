@@ -133,7 +133,7 @@ def test_ctrl_c_between_request_and_reply_leaves_the_model_usable(exported: Expo
                 raise KeyboardInterrupt
             return real(*args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(kernels, "matmul_weight", interrupted_once)
+        monkeypatch.setattr("potatogpt.fast.parallel.matmul_weight", interrupted_once)
         with pytest.raises(KeyboardInterrupt):
             list(model.generate(PROMPTS[1], 5))
         monkeypatch.undo()
