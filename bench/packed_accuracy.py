@@ -2,7 +2,7 @@
 
     python bench/packed_accuracy.py
 
-For every checkpoint under tests/fixtures/checkpoints/, exports it to a temporary folder, runs
+For every checkpoint under checkpoints/, exports it to a temporary folder, runs
 every reference sequence through each storage mode, and prints the largest logit difference
 from exact mode and whether greedy decoding picks the same tokens.
 """
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from potatogpt.convert.export import convert  # noqa: E402
 from potatogpt.api import load  # noqa: E402
 
-CHECKPOINTS = ROOT / "tests" / "fixtures" / "checkpoints"
+CHECKPOINTS = ROOT / "checkpoints"
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ A check (checks.py) feeds the same inputs to your function and to potatogpt's, a
 When they differ it reports the largest difference and the first wrong position, then looks for
 the classic mistake: it computes each known-wrong variant (no 1/sqrt(head_dim) scale, a mask off
 by one, ...) and names the one your output matches, if any.  Nothing is downloaded: the tiny
-checkpoints under tests/fixtures/checkpoints/ are exported into a temporary folder.
+checkpoints under checkpoints/ are exported into a temporary folder.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from potatogpt.weights.vocab_files import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES_DIR = Path(__file__).resolve().parent
-CHECKPOINTS = ROOT / "tests" / "fixtures" / "checkpoints"
+CHECKPOINTS = ROOT / "checkpoints"
 TOKENIZER_CASES = ROOT / "tests" / "fixtures" / "tokenizer_cases.json"
 
 # Two computations of the same number in a different order differ in the last few bits; the

@@ -9,7 +9,7 @@ import pytest
 
 from potatogpt.convert.export import convert
 
-CHECKPOINTS = Path(__file__).resolve().parent / "fixtures" / "checkpoints"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 CHECKPOINT_NAMES = sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "reference.json").is_file())
 
 

@@ -31,7 +31,7 @@ from potatogpt.convert.export import ExportError, convert, export_model
 from potatogpt.weights.checkpoint import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "tests" / "fixtures" / "checkpoints" / "tiny-vocab"
+FIXTURE = ROOT / "checkpoints" / "tiny-vocab"
 BUNDLED = ROOT / "potatogpt" / "data"
 REPO = "openai-community/gpt2"  # what --model 124M asks for
 

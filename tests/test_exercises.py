@@ -193,5 +193,5 @@ def test_the_finale_generates_with_your_functions_then_puts_potatogpts_back(
     assert model.gelu is original
     out, err = capsys.readouterr()
     assert "yours: ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10, ex11; potatogpt's: nothing" in err
-    # transformers' greedy continuation of this prompt (tests/fixtures/checkpoints/tiny-vocab/reference.json)
+    # transformers' greedy continuation of this prompt (checkpoints/tiny-vocab/reference.json)
     assert out == "Hello, my name is Runesusageusageusageusage\n"

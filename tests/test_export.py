@@ -22,7 +22,7 @@ from potatogpt.weights.catalogue import tensor_names
 from potatogpt.weights.checkpoint import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "checkpoints"
+FIXTURES = ROOT / "checkpoints"
 BUNDLED = ROOT / "potatogpt" / "data"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 

@@ -20,7 +20,7 @@ from potatogpt.convert.export import ExportError, convert
 from potatogpt.weights.checkpoint import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "fixtures" / "checkpoints" / "tiny"
+TINY = ROOT / "checkpoints" / "tiny"
 POSIX = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals, umask and mkfifo")
 
 

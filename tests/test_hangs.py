@@ -25,7 +25,7 @@ from potatogpt.weights.catalogue import WeightsError, parameter_count, tensor_co
 from potatogpt.weights.checkpoint import open_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "checkpoints"
+FIXTURES = ROOT / "checkpoints"
 HUGE = 2**31 - 1
 
 

@@ -18,7 +18,7 @@ from potatogpt.weights.vocab_files import DATA_DIR
 from potatogpt.weights.catalogue import WeightsError
 from potatogpt.weights.checkpoint import open_checkpoint
 
-FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
+FIXTURES = Path(__file__).resolve().parent.parent / "checkpoints"
 
 # Each one, pasted where a value belongs, used to escape json.loads as something other than
 # a JSONDecodeError (or to come back as infinity).

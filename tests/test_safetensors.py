@@ -16,7 +16,7 @@ import pytest
 
 from potatogpt.convert.safetensors import SafetensorsError, SafetensorsFile
 
-FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
+FIXTURES = Path(__file__).resolve().parent.parent / "checkpoints"
 
 # name -> (dtype, shape, raw little-endian bytes)
 RawTensors = dict[str, tuple[str, list[int], bytes]]

@@ -21,7 +21,7 @@ from potatogpt.weights.catalogue import WeightsError, expected_shape, is_plain_f
 from potatogpt.weights.checkpoint import open_checkpoint
 from potatogpt.weights.manifest import FORMAT_VERSION
 
-FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
+FIXTURES = Path(__file__).resolve().parent.parent / "checkpoints"
 TINY = GPT2Config(n_layer=2, n_head=2, n_embd=16, n_ctx=32, vocab_size=64)
 
 

@@ -23,7 +23,7 @@ from potatogpt.weights.catalogue import WeightsError
 from potatogpt.weights.checkpoint import open_checkpoint
 from potatogpt.weights.integrity import first_non_finite
 
-FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
+FIXTURES = Path(__file__).resolve().parent.parent / "checkpoints"
 STORAGES: list[Storage] = ["exact", "packed", "compact"]
 
 
