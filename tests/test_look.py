@@ -1,4 +1,4 @@
-"""The instruments' command line: the README's quoted outputs are real, and bad arguments are one line."""
+"""The instruments' command line: docs/instruments.md's quoted outputs are real, and bad arguments are one line."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ PYTHON = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def look_inside_section() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("## Look inside\n")
-    return readme[start : readme.index("\n## ", start + 1)]
+    """docs/instruments.md, where every instrument's real output is quoted."""
+    return (ROOT / "docs" / "instruments.md").read_text(encoding="utf-8")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -30,7 +29,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_readme_quotes_every_instrument(capsys: pytest.CaptureFixture[str], exported: Exported) -> None:
-    """Each console block in "Look inside" is the command's real output, byte for byte (a golden
+    """Each console block in docs/instruments.md is the command's real output, byte for byte (a golden
     test of every layout), and every instrument is quoted."""
     examples = CONSOLE.findall(look_inside_section())
     assert {shlex.split(command)[0] for command, _ in examples} == set(look.INSTRUMENTS)
