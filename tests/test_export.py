@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from test_safetensors import RawTensors, one_line_error, read_raw, same_floats, widen_independently, write_safetensors
 
-from potatogpt.convert import folder_writer
+from potatogpt.convert import export
 from potatogpt.config import GPT2Config
 from potatogpt.convert.export import ExportError, convert
 from potatogpt.weights.catalogue import tensor_names
@@ -286,7 +286,7 @@ class Boom(Exception):
 @pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
 def test_a_failure_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                 failure: BaseException) -> None:
-    real_write = folder_writer.write_tensor
+    real_write = export.write_tensor
     calls = []
 
     def failing_write(*args: Any, **kwargs: Any) -> dict[str, object]:
@@ -295,7 +295,7 @@ def test_a_failure_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyt
             raise failure
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(folder_writer, "write_tensor", failing_write)
+    monkeypatch.setattr(export, "write_tensor", failing_write)
     out = tmp_path / "out"
     if isinstance(failure, OSError):
         with pytest.raises(ExportError) as excinfo:
@@ -314,7 +314,7 @@ def test_a_failed_forced_replacement_keeps_the_old_folder(tmp_path: Path, monkey
     def failing_write(*args: object, **kwargs: object) -> dict[str, object]:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(folder_writer, "write_tensor", failing_write)
+    monkeypatch.setattr(export, "write_tensor", failing_write)
     with pytest.raises(ExportError):
         convert(FIXTURES / "tiny-prefixed", out, replace=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -107,12 +107,12 @@ def test_exports_follow_the_umask(tmp_path: Path, umask: int) -> None:
 # An export whose tensor writing is slowed down, so that a signal surely arrives midway.
 SLOW_EXPORT = """
 import sys, time
-from potatogpt.convert import command, folder_writer
-real = folder_writer.write_tensor
+from potatogpt.convert import command, export
+real = export.write_tensor
 def slow(*args, **kwargs):
     time.sleep(0.2)
     return real(*args, **kwargs)
-folder_writer.write_tensor = slow
+export.write_tensor = slow
 sys.exit(command.main(sys.argv[1:]))
 """
 

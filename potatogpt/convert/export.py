@@ -3,7 +3,7 @@
     python export_weights.py --model 124M                      # download, then convert
     python export_weights.py --from ~/gpt2-local --out weights/mine
 
-Three jobs, in order (hf_checkpoint.py does the first, folder_writer.py the third):
+Three jobs, in order (hf_checkpoint.py does the first, weights/writer.py the third):
 
 1. Check that the checkpoint really is a GPT-2 whose shapes agree with its config.json, before
    writing anything.  Two naming layouts exist: the hub's original files use bare names
@@ -27,12 +27,20 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from ..config import MODEL_SIZES
+from ..config import MODEL_SIZES, GPT2Config
 from ..weights.catalogue import WeightsError, parameter_count
 from ..weights.checkpoint import open_checkpoint
+from ..weights.writer import FolderError, refuse_to_replace, write_float32, write_folder
 from . import download
-from .folder_writer import refuse_to_replace, write_folder
-from .hf_checkpoint import ExportError, check_tied_head, find_tokenizer, locate_checkpoint, plan_tensors, read_hf_config
+from .hf_checkpoint import (
+    TRANSPOSED,
+    ExportError,
+    check_tied_head,
+    find_tokenizer,
+    locate_checkpoint,
+    plan_tensors,
+    read_hf_config,
+)
 from .safetensors import SafetensorsError, SafetensorsFile
 
 __all__ = ["ExportError", "convert", "export_model"]
@@ -54,7 +62,10 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], *, repl
     if out.exists() or out.is_symlink():
         if not replace:
             raise ExportError(f"{out}: already exists; remove it, choose another --out, or pass --force to replace it")
-        refuse_to_replace(out)
+        try:
+            refuse_to_replace(out)
+        except FolderError as e:
+            raise ExportError(str(e)) from None
     config = read_hf_config(config_path)
     try:
         with SafetensorsFile(model_path) as st:
@@ -62,9 +73,24 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], *, repl
             tokenizer = find_tokenizer(model_path.parent, config)
             if lm_head is not None:
                 check_tied_head(st, names["wte.weight"], lm_head)
-            return write_folder(st, names, config, tokenizer, out, source_label=str(model_path))
+            return write_folder(lambda name, path: write_tensor(st, names[name], name, path, config), config,
+                                tokenizer, out, source_label=str(model_path))
     except SafetensorsError as e:
         raise ExportError(str(e), files=[model_path]) from None
+    except FolderError as e:
+        raise ExportError(str(e)) from None
+
+
+def write_tensor(st: SafetensorsFile, file_name: str, name: str, path: Path, config: GPT2Config) -> dict[str, object]:
+    """Write one checkpoint tensor in our orientation: a Conv1D matrix is transposed from Hugging
+    Face's [in, out] to the [out, in] the model reads; everything else is copied in pieces."""
+    if name.endswith(TRANSPOSED):
+        n_in, n_out = st.tensors[file_name].shape
+        values = st.read_float32(file_name)  # one matrix in memory; the largest is 4 x n_embd^2
+        # Stored row j (output j) is column j of the [in, out] matrix: every n_out-th value
+        # starting at j.  A strided slice picks it out at C speed.
+        return write_float32((values[j::n_out] for j in range(n_out)), name, path, config)
+    return write_float32(st.iter_float32(file_name), name, path, config)
 
 
 # --- Downloading and converting an official size ----------------------------------------------

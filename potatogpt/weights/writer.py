@@ -1,8 +1,9 @@
 """Writing a weights folder so that a crash never leaves one that looks complete.
 
 Everything goes into a fresh `<out>.tmp-XXXX` folder, tensor by tensor (memory holds one tensor
-at a time, never the checkpoint), manifest.json last; only a finished folder is renamed to
-`<out>`, and an old folder there is removed only after the new one is in place.
+at a time, never the whole model), manifest.json last; only a finished folder is renamed to
+`<out>`, and an old folder there is removed only after the new one is in place.  The exporter
+(convert/export.py) writes tensors read from a Hugging Face checkpoint, training writes its own.
 """
 
 from __future__ import annotations
@@ -13,17 +14,24 @@ import os
 import secrets
 import shutil
 import tempfile
+from array import array
 from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from ..config import GPT2Config
-from ..weights.byte_order import little_endian
-from ..weights.catalogue import WeightsError, expected_shape, tensor_file_name, tensor_names
-from ..weights.checkpoint import open_checkpoint
-from ..weights.safe_json import JSONProblem, parse_json
-from ..weights.manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME
-from .hf_checkpoint import TRANSPOSED, ExportError
-from .safetensors import SafetensorsFile
+from .byte_order import little_endian
+from .catalogue import WeightsError, expected_shape, tensor_file_name, tensor_names
+from .checkpoint import open_checkpoint
+from .manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME
+from .safe_json import JSONProblem, parse_json
+
+# Writes tensor `name` (float32, stored shape, file order) to the path given; returns its manifest entry.
+TensorWriter = Callable[[str, Path], dict[str, object]]
+
+
+class FolderError(Exception):
+    """A weights folder that cannot be written; the message is one line: where, what, what to do."""
 
 
 class _HashingWriter:
@@ -38,21 +46,13 @@ class _HashingWriter:
         self.size += len(data)
 
 
-def write_tensor(st: SafetensorsFile, file_name: str, name: str, path: Path,
-                 config: GPT2Config) -> dict[str, object]:
-    """Write one tensor as little-endian float32, transposed if it is a Conv1D matrix."""
+def write_float32(chunks: Iterable[array[float]], name: str, path: Path, config: GPT2Config) -> dict[str, object]:
+    """Write one tensor, given as runs of floats in file order, as little-endian float32; return
+    its manifest entry."""
     with path.open("wb") as f:
         out = _HashingWriter(f)
-        if name.endswith(TRANSPOSED):
-            n_in, n_out = st.tensors[file_name].shape
-            values = st.read_float32(file_name)  # one matrix in memory; the largest is 4 x n_embd^2
-            # Stored row j (output j) is column j of the [in, out] matrix: every n_out-th value
-            # starting at j.  A strided slice picks it out at C speed.
-            for j in range(n_out):
-                out.write(little_endian(values[j::n_out]))
-        else:  # already in our orientation: copy through in pieces, whatever the size
-            for piece in st.iter_float32(file_name):
-                out.write(little_endian(piece))
+        for values in chunks:
+            out.write(little_endian(values if values.typecode == "f" else array("f", values)))
         f.flush()
         os.fsync(f.fileno())
     return {"name": name, "shape": list(expected_shape(name, config)), "file": path.name,
@@ -100,7 +100,7 @@ def refuse_to_replace(out: Path) -> None:
     """
     what = _what_is_at(out)
     if what is not None:
-        raise ExportError(f"{out}: is {what}, not a potatogpt weights folder; --force only replaces an earlier "
+        raise FolderError(f"{out}: is {what}, not a potatogpt weights folder; --force only replaces an earlier "
                           "export or an empty folder, so remove it yourself or choose another --out")
 
 
@@ -123,7 +123,7 @@ def _what_is_at(out: Path) -> str | None:
     return "a folder whose manifest.json is not potatogpt's"
 
 
-def _make_staging_folder(out: Path) -> Path:
+def make_staging_folder(out: Path) -> Path:
     """A new, empty `<out>.tmp-XXXXXXXX` beside `out`, with the permissions the umask gives.
 
     (tempfile.mkdtemp would make it readable by its owner only, and the finished export keeps
@@ -139,16 +139,20 @@ def _make_staging_folder(out: Path) -> Path:
             continue
 
 
-def write_folder(st: SafetensorsFile, names: dict[str, str], config: GPT2Config, tokenizer: list[Path],
-                  out: Path, source_label: str) -> Path:
+def write_folder(write_tensor: TensorWriter, config: GPT2Config, tokenizer: list[Path], out: Path, source_label: str,
+                 *, extra: Callable[[Path], None] | None = None) -> Path:
+    """Write every tensor of a GPT-2 of this config with `write_tensor`, copy the tokenizer files,
+    let `extra(staging_folder)` add files of its own (training's state), write the manifest, and
+    only then give the folder its name `out` (replacing what is there: check that first)."""
     try:
-        staging = _make_staging_folder(out)
+        staging = make_staging_folder(out)
     except OSError as e:
-        raise ExportError(f"cannot create a folder beside {out} ({e.strerror}); check the path and permissions") from None
+        raise FolderError(f"cannot create a folder beside {out} ({e.strerror}); check the path and permissions") from None
     try:
-        tensors = [write_tensor(st, names[name], name, staging / tensor_file_name(name), config)
-                   for name in tensor_names(config)]
+        tensors = [write_tensor(name, staging / tensor_file_name(name)) for name in tensor_names(config)]
         tokenizer_entries = [copy_file(path, staging / path.name) for path in tokenizer]
+        if extra is not None:
+            extra(staging)
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -163,20 +167,20 @@ def write_folder(st: SafetensorsFile, names: dict[str, str], config: GPT2Config,
         _write_json(staging / MANIFEST_NAME, manifest)  # last: its presence marks a finished export
         open_checkpoint(staging, verify_sha256=False)  # read back what we wrote, as the model will
         _fsync_folder(staging)
-        _install(staging, out)
+        install(staging, out)
     except BaseException as e:  # including Ctrl-C: leave no half-written folder behind
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(e, OSError):
             where = e.filename if e.filename is not None else out.parent
-            raise ExportError(f"export to {out} failed: {where}: {e.strerror}; nothing was written "
+            raise FolderError(f"writing {out} failed: {where}: {e.strerror}; nothing was written "
                               "(free some space, fix the permissions, or choose another --out)") from None
         if isinstance(e, WeightsError):
-            raise ExportError(f"the exported folder does not read back ({e}); this is a bug in export.py") from None
+            raise FolderError(f"the folder written does not read back ({e}); this is a bug in potatogpt") from None
         raise
     return out
 
 
-def _install(staging: Path, out: Path) -> None:
+def install(staging: Path, out: Path) -> None:
     """Give the finished folder its name; an old folder there is moved aside, then removed."""
     old: Path | None = None
     if out.exists() or out.is_symlink():
