@@ -90,3 +90,29 @@ def finish_output(last_words: str = "", stream: TextIO | None = None) -> str | N
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         return f"cannot write to standard output ({reason})"
     return None
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Inside the block, Ctrl-C, SIGTERM and SIGHUP wait: the first one is raised (as
+    KeyboardInterrupt or Terminated) when the block ends, so that an update the block makes is
+    never left half done (an optimizer step changes every parameter in turn)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def later(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    signums = [signal.SIGINT, *TERMINATION_SIGNALS]
+    previous = {signum: signal.signal(signum, later) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if pending:
+        if pending[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(pending[0])

@@ -34,6 +34,14 @@ class ProgressLine:
         self.stream.flush()
         self.drawn = True
 
+    def clear(self) -> None:
+        """Wipe the line, so that something else can be printed in its place (it is redrawn later)."""
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.drawn = False
+            self._last_draw = -1.0
+
     def end(self) -> None:
         """End the line, so whatever is printed next starts on a fresh one."""
         if self.drawn:

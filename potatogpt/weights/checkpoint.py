@@ -84,6 +84,10 @@ class Checkpoint:
                                "damaged: re-export them, and check the checkpoint they came from")
         return values
 
+    def tokenizer_files(self) -> list[Path]:
+        """The tokenizer files the manifest lists (none: the model uses GPT-2's bundled vocabulary)."""
+        return [self.folder / entry.file for entry in self._manifest.tokenizer]
+
     def has_tokenizer(self) -> bool:
         """Whether the folder carries its own tokenizer files (else use the bundled GPT-2 one)."""
         return bool(self._manifest.tokenizer)
