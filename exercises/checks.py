@@ -447,11 +447,14 @@ def check_linear(s: Solution, lab: Lab) -> None:
 # --- Exercise 6: attention -----------------------------------------------------------------------
 def softmax_variant(scores: Rows, visible: Callable[[int], int], scale: float, *, masked_as_zero: bool = False,
                     whole_row_sum: bool = False, scale_after: bool = False, zero_after: bool = False) -> Rows:
-    """Softmax of each scaled row over its first visible(i) columns (at least 1, at most all),
+    """Softmax of each scaled row over its first visible(i) columns (at most all),
     with the classic mistakes as options."""
     out = []
     for i, row in enumerate(scores):
-        n = max(1, min(len(row), visible(i)))
+        n = min(len(row), visible(i))
+        if n <= 0:  # (nothing visible: a row of zeros, as a loop over no columns leaves it)
+            out.append([0.0] * len(row))
+            continue
         scaled_row = [v * (1.0 if scale_after else scale) for v in row]
         if masked_as_zero:
             seen = scaled_row[:n] + [0.0] * (len(row) - n)

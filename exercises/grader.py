@@ -88,6 +88,10 @@ class WrongValues(Failed):
         return WrongValues(self.head, matched, self.otherwise)
 
 
+class ExitCalled(Failed):
+    """The student's function called sys.exit: reported as a crash."""
+
+
 class InputChanged(Failed):
     """The student's function wrote into one of its inputs: a verdict of its own."""
 
@@ -233,7 +237,7 @@ class Solution:
         except Exception as error:  # (SystemExit and KeyboardInterrupt are not Exceptions: they go on up)
             raise StudentCrashed(error, shown) from error
         except SystemExit as stop:
-            raise Failed([f"{shown} called sys.exit({'' if stop.code is None else stop.code!r}): an exercise "
+            raise ExitCalled([f"{shown} called sys.exit({'' if stop.code is None else stop.code!r}): an exercise "
                           "function must return its result, never end the program"]) from None
         self.calls_done += 1
         for i, (original, copy) in enumerate(zip(args, given)):
@@ -333,7 +337,7 @@ def check_close(what: str, got: object, want: object, wrong: Variants | None = N
         f"  first wrong value at {where(fi, fj)}: yours {fg:.6g}, expected {fw:.6g}",
     ]
     matched = hints(got_rows, wrong() if wrong else {})
-    raise WrongValues(lines, matched, near_miss(abs(g - w), max(abs(v) for row in want_rows for v in row)) or [UNKNOWN])
+    raise WrongValues(lines, matched, near_miss(abs(g - w), abs(w), max(abs(v) for row in want_rows for v in row)) or [UNKNOWN])
 
 
 UNKNOWN = "  (none of the classic mistakes this grader knows gives these numbers)"
@@ -382,11 +386,12 @@ def check_cases(cases: Sequence[Case]) -> None:
     raise first.keeping(agreed)
 
 
-def near_miss(difference: float, size: float) -> list[str]:
-    """The line for a small but real difference, so it is not read as rounding."""
+def near_miss(difference: float, expected: float, size: float) -> list[str]:
+    """The line for a small but real difference (at a value `expected`, among values up to `size`),
+    so it is not read as rounding."""
     if math.isnan(difference) or difference > NEAR_MISS * max(1.0, size):
         return []
-    tolerance = ABS_TOL + REL_TOL * size
+    tolerance = ABS_TOL + REL_TOL * abs(expected)
     return [f"  a near miss: off by {difference:.2g}, {difference / tolerance:.0f} times the tolerance ({tolerance:.0e}); "
             f"a different order of the same arithmetic stays below {ROUNDING:.0e}, so this is not rounding: "
             "a constant or a formula is slightly off"]
@@ -521,6 +526,8 @@ def grade(exercise: Exercise, solution: Solution, lab: Lab) -> Report:
         return Report(exercise, status, [f"{stub.name}() still raises NotImplementedError"])
     except InputChanged as changed:
         return Report(exercise, "changed its input", changed.lines)
+    except ExitCalled as stopped:
+        return Report(exercise, "crashed", stopped.lines)
     except Failed as failure:
         return Report(exercise, "failed", failure.lines)
     except StudentCrashed as crash:  # the student's code raised: where, why, in the lesson's words
