@@ -811,7 +811,7 @@ class CappedOutput:
     def _read(self, stream: IO[bytes] | None) -> None:
         if stream is None:
             return
-        while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+        while chunk := os.read(stream.fileno(), 65536):  # (whatever has arrived, up to 64 KiB)
             self.total += len(chunk)
             if len(self.kept) < OUTPUT_LIMIT:
                 self.kept += chunk[: OUTPUT_LIMIT - len(self.kept)]

@@ -135,7 +135,7 @@ def embed_range_to_len(ids: Sequence[int], params: Params, start: int) -> Tensor
 
 def embed_tables_swapped(ids: Sequence[int], params: Params, start: int) -> Tensor[Seq, Embed]:
     seq = Seq(len(ids))
-    return params.wpe.lookup(ids, seq) + params.wte.lookup(range(start, start + seq), seq)  # type: ignore[operator]  # (the mistake)
+    return params.wpe.lookup(ids, seq) + params.wte.lookup(range(start, start + seq), seq)
 
 
 # --- Exercise 3 ---------------------------------------------------------------------------------
@@ -228,11 +228,11 @@ def linear_by_hand_without_bias(x: Tensor[Seq, I], layer: Linear[I, O]) -> Tenso
 
 
 def ffn_gelu_last(x: Tensor[Seq, Embed], mlp: MLP) -> Tensor[Seq, Embed]:
-    return model.gelu(model.linear(model.linear(x, mlp.c_fc), mlp.c_proj))  # type: ignore[arg-type]  # (the mistake)
+    return model.gelu(model.linear(model.linear(x, mlp.c_fc), mlp.c_proj))  # type: ignore[arg-type,return-value]  # (the mistake)
 
 
 def ffn_layers_swapped(x: Tensor[Seq, Embed], mlp: MLP) -> Tensor[Seq, Embed]:
-    return model.linear(model.gelu(model.linear(x, mlp.c_proj)), mlp.c_fc)  # type: ignore[arg-type]  # (the mistake)
+    return model.linear(model.gelu(model.linear(x, mlp.c_proj)), mlp.c_fc)  # type: ignore[arg-type,misc]  # (the mistake)
 
 
 def ffn_relu(x: Tensor[Seq, Embed], mlp: MLP) -> Tensor[Seq, Embed]:
@@ -422,7 +422,7 @@ def lm_head_last_blocks_norm(x: Tensor[R, Embed], params: Params, config: GPT2Co
 
 
 def lm_head_norm_after(x: Tensor[R, Embed], params: Params, config: GPT2Config) -> Tensor[R, Vocab]:
-    return model.layer_norm(x @ params.wte.T, params.ln_f, config.layer_norm_epsilon)  # type: ignore[arg-type,return-value]  # (the mistake)
+    return model.layer_norm(x @ params.wte.T, params.ln_f, config.layer_norm_epsilon)  # type: ignore[operator,return-value]  # (the mistake; ex09's lesson explains this message)
 
 
 def lm_head_last_row_only(x: Tensor[R, Embed], params: Params, config: GPT2Config) -> Tensor[R, Vocab]:
