@@ -278,6 +278,32 @@ def test_each_lessons_mypy_mistake_is_real() -> None:
         assert f"exercises/{exercise.stem}.py:<line>: error: {message}" in lesson, exercise.stem
 
 
+SLIPS = {  # the two confusing messages the lessons explain: (exercise, the right line, the slip)
+    7: ("return model.linear(concat_columns(heads, x.n_cols), attn.c_proj)",
+        "return model.linear(concat_columns(heads, head_dim), attn.c_proj)"),
+    9: ("return model.layer_norm(x, params.ln_f, config.layer_norm_epsilon) @ params.wte.T",
+        "return model.layer_norm(x @ params.wte.T, params.ln_f, config.layer_norm_epsilon)"),
+}
+
+
+@pytest.mark.parametrize("number", SLIPS)
+def test_the_confusing_mypy_messages_the_lessons_explain_are_real(number: int, tmp_path: Path) -> None:
+    exercise = BY_NUMBER[number]
+    right, slip = SLIPS[number]
+    solved = (SOLVED / f"{exercise.stem}.py").read_text(encoding="utf-8")
+    assert right in solved
+    (tmp_path / f"{exercise.stem}.py").write_text(solved.replace(right, slip), encoding="utf-8")
+    stdout, _stderr, _status = api.run(["--config-file=", "--strict", "--cache-dir=/dev/null", "--show-error-codes",
+                                        "--no-error-summary", "--hide-error-context", "--no-pretty",
+                                        str(tmp_path / f"{exercise.stem}.py")])
+    lesson = load_solution(exercise.file).module.__doc__ or ""
+    assert slip in lesson and stdout.strip()
+    for line in stdout.splitlines():  # (ex09's slip gives two errors on the same line; the lesson shows both)
+        found = REPORTED.match(line)
+        assert found, stdout
+        assert f"exercises/{exercise.stem}.py:<line>: error: {found['message']}" in lesson, line
+
+
 # --- The finale --------------------------------------------------------------------------------------
 def test_the_finale_generates_with_your_functions_then_puts_potatogpts_back(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
