@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .checks import EXERCISES
 from .finale import run_finale
-from .grader import EXERCISES_DIR, Lab, grade_file, print_reports, solution_path
+from .grader import EXERCISES_DIR, TIME_LIMIT, Lab, grade_file, print_reports, solution_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("numbers", nargs="*", type=int, metavar="N", help="exercises to grade (default: all)")
     check.add_argument("--solutions", type=Path, default=EXERCISES_DIR, metavar="DIR",
                        help="the folder holding your exNN_*.py files (default: exercises/)")
+    check.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
+                       help=f"stop an exercise's check after this long (default: {TIME_LIMIT:g})")
     finale = commands.add_parser("finale", help="generate text with your functions inside GPT-2")
     finale.add_argument("prompt", nargs="?", default="Alan Turing theorized that computers would one day become")
     finale.add_argument("--weights", type=Path, default=None, metavar="DIR",
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lab = Lab(Path(workdir))
         reports = []
         for exercise in chosen:
-            reports.append(grade_file(exercise, solution_path(args.solutions, exercise), lab))
+            reports.append(grade_file(exercise, solution_path(args.solutions, exercise), lab, args.time_limit))
             print(reports[-1], flush=True)
     print_reports(reports, summary_only=True)
     return 0 if all(report.status == "passed" for report in reports) else 1

@@ -23,7 +23,7 @@ The types
 In potatogpt
     potatogpt/tokenizer.py: `bytes_to_unicode`, `merge`, `bpe` (read them after writing yours).
 
-Stage 1, shapes: `mypy exercises/ex01_tokenizer.py`.  A classic slip is to hand back the
+Stage 1, shapes: `python -m mypy exercises/ex01_tokenizer.py`.  A classic slip is to hand back the
 merged word instead of its pieces:
 
         return "".join(parts)
@@ -31,7 +31,8 @@ merged word instead of its pieces:
     exercises/ex01_tokenizer.py:<line>: error: Incompatible return value type (got "str", expected "list[str]")  [return-value]
 
 Stage 2, values: `python -m exercises check 1` (every word of 2,264 test texts must split as
-GPT-2's tokenizer splits it, and encode to the ids tiktoken gives).
+GPT-2's tokenizer splits it, and encode to the ids tiktoken gives).  Build new lists for your
+results: never write into `parts` or `ranks`, which the grader reports as a verdict of its own.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ The shapes
 In potatogpt
     potatogpt/model.py, `embed`; Embedding.lookup in potatogpt/tensor.py.
 
-Stage 1, shapes: `mypy exercises/ex02_embedding.py`.  wpe is a table of Ctx rows, so it is
+Stage 1, shapes: `python -m mypy exercises/ex02_embedding.py`.  wpe is a table of Ctx rows, so it is
 tempting to brand the positions' rows as Ctx too; but they are rows of *this* sequence, and
 the sum must be a Tensor[Seq, Embed], so mypy expects Seq there:
 
@@ -25,7 +25,10 @@ the sum must be a Tensor[Seq, Embed], so mypy expects Seq there:
 
     exercises/ex02_embedding.py:<line>: error: Argument 2 to "lookup" of "Embedding" has incompatible type "Ctx"; expected "Seq"  [arg-type]
 
-Stage 2, values: `python -m exercises check 2`.
+Stage 2, values: `python -m exercises check 2` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

@@ -16,14 +16,17 @@ The shapes
 In potatogpt
     potatogpt/model.py, `gelu`.
 
-Stage 1, shapes: `mypy exercises/ex03_gelu.py`.  Tensors multiply with `@` (a matrix product)
+Stage 1, shapes: `python -m mypy exercises/ex03_gelu.py`.  Tensors multiply with `@` (a matrix product)
 or by a number; an element-by-element product of two tensors is not an operation:
 
         return x * x.map(lambda v: 0.5 * (1.0 + math.tanh(c * (v + 0.044715 * v**3))))
 
     exercises/ex03_gelu.py:<line>: error: Unsupported operand types for * ("Tensor[Seq, Hidden]" and "Tensor[Seq, Hidden]")  [operator]
 
-Stage 2, values: `python -m exercises check 3`.
+Stage 2, values: `python -m exercises check 3` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

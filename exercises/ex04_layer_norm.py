@@ -10,7 +10,9 @@ The formula, for one row x of n numbers
     mean = sum(x) / n
     var  = sum((x_j - mean)**2) / n              (divide by n, not n - 1)
     y_j  = (x_j - mean) / sqrt(var + eps) * gain_j + bias_j
-    eps (1e-5 in GPT-2) keeps the division safe when a row is nearly constant.
+    eps (1e-5 in GPT-2) keeps the division safe when a row is nearly constant.  It is a
+    parameter: use the `eps` you are given (the grader passes another one too, and a row whose
+    values are all equal).
 
 The shapes
     x: Tensor[R, Embed] (R is any number of rows); ln.weight (the gain) and ln.bias are
@@ -20,14 +22,17 @@ The shapes
 In potatogpt
     potatogpt/model.py, `layer_norm`, which calls Tensor.layer_norm in potatogpt/tensor.py.
 
-Stage 1, shapes: `mypy exercises/ex04_layer_norm.py`.  Your lists of floats are not a tensor
+Stage 1, shapes: `python -m mypy exercises/ex04_layer_norm.py`.  Your lists of floats are not a tensor
 yet; return them as they are and mypy says so:
 
         return out
 
     exercises/ex04_layer_norm.py:<line>: error: Incompatible return value type (got "list[list[float]]", expected "Tensor[R, Embed]")  [return-value]
 
-Stage 2, values: `python -m exercises check 4`.
+Stage 2, values: `python -m exercises check 4` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

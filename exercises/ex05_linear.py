@@ -22,7 +22,7 @@ Earlier pieces
 In potatogpt
     potatogpt/model.py, `linear` and `ffn`.
 
-Stage 1, shapes: `mypy exercises/ex05_linear.py`.  Forget the projection back, and the MLP
+Stage 1, shapes: `python -m mypy exercises/ex05_linear.py`.  Forget the projection back, and the MLP
 hands back its 4 x wider inside:
 
         inside = model.gelu(model.linear(x, mlp.c_fc))
@@ -30,7 +30,10 @@ hands back its 4 x wider inside:
 
     exercises/ex05_linear.py:<line>: error: Incompatible return value type (got "Tensor[Seq, Hidden]", expected "Tensor[Seq, Embed]")  [return-value]
 
-Stage 2, values: `python -m exercises check 5`.
+Stage 2, values: `python -m exercises check 5` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ The shapes
 In potatogpt
     potatogpt/model.py, `attention_weights` and `attention`.
 
-Stage 1, shapes: `mypy exercises/ex06_attention.py`.  Multiply the weights by the keys
+Stage 1, shapes: `python -m mypy exercises/ex06_attention.py`.  Multiply the weights by the keys
 instead of the values and the shapes give you away:
 
         return weights @ k_t
@@ -40,7 +40,10 @@ instead of the values and the shapes give you away:
 (Swapping q with a key, or the roles of the two tensors of the same brand, is a mistake mypy
 cannot see: stage 2 will.)
 
-Stage 2, values: `python -m exercises check 6`.
+Stage 2, values: `python -m exercises check 6` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ Earlier pieces
 In potatogpt
     potatogpt/model.py, `mha` (and `LayerCache` for the cache).
 
-Stage 1, shapes: `mypy exercises/ex07_multi_head.py`.  Compute the head width as a plain int,
+Stage 1, shapes: `python -m mypy exercises/ex07_multi_head.py`.  Compute the head width as a plain int,
 `head_dim = x.n_cols // n_head`, and the heads lose their brand: split_columns makes them
 Tensor[Seq, int], which attention does not take:
 
@@ -36,7 +36,21 @@ Tensor[Seq, int], which attention does not take:
 
     exercises/ex07_multi_head.py:<line>: error: Argument 1 to "attention" has incompatible type "Tensor[Seq, int]"; expected "Tensor[Seq, HeadDim]"  [arg-type]
 
-Stage 2, values: `python -m exercises check 7`.
+A confusing message: give concat_columns the wrong width (a head's, head_dim, instead of the
+whole stream's, x.n_cols) and mypy does not say "width"; it cannot work out what `linear` was given:
+
+        return model.linear(concat_columns(heads, head_dim), attn.c_proj)
+
+    exercises/ex07_multi_head.py:<line>: error: Cannot infer value of type parameter "I" of "linear"  [misc]
+
+    It means: the tensor passed to linear has columns branded HeadDim, but attn.c_proj takes Embed
+    columns, so no single brand I fits both.  The width you give concat_columns is the result's.
+
+Stage 2, values: `python -m exercises check 7` (what each head's cache holds is checked before
+the output: the number of keys and values, then the keys and values themselves; each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Earlier pieces
 In potatogpt
     potatogpt/model.py, `transformer_block`.
 
-Stage 1, shapes: `mypy exercises/ex08_block.py`.  Add the MLP's inside (its first layer,
+Stage 1, shapes: `python -m mypy exercises/ex08_block.py`.  Add the MLP's inside (its first layer,
 4 x wider) to the stream instead of its output:
 
         inside = model.linear(model.layer_norm(x, block.ln_2, eps), block.mlp.c_fc)
@@ -29,7 +29,10 @@ Stage 1, shapes: `mypy exercises/ex08_block.py`.  Add the MLP's inside (its firs
 
     exercises/ex08_block.py:<line>: error: Unsupported operand types for + ("Tensor[Seq, Embed]" and "Tensor[Seq, Hidden]")  [operator]
 
-Stage 2, values: `python -m exercises check 8`.
+Stage 2, values: `python -m exercises check 8` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

@@ -19,14 +19,29 @@ Earlier pieces
 In potatogpt
     potatogpt/model.py, `lm_head`; Embedding in potatogpt/tensor.py.
 
-Stage 1, shapes: `mypy exercises/ex09_output_layer.py`.  Reach for the wrong table (wpe is an
+Stage 1, shapes: `python -m mypy exercises/ex09_output_layer.py`.  Reach for the wrong table (wpe is an
 Embedding[Ctx, Embed], so its .T scores positions, not tokens):
 
         return model.layer_norm(x, params.ln_f, config.layer_norm_epsilon) @ params.wpe.T
 
     exercises/ex09_output_layer.py:<line>: error: Unsupported operand types for @ ("Tensor[R, Embed]" and "Weight[Embed, Ctx]")  [operator]
 
-Stage 2, values: `python -m exercises check 9`.
+A confusing message: apply the layer norm to the logits instead of before the output layer, and
+mypy blames the product, not the layer norm (with a second error, on the same line, for the return):
+
+        return model.layer_norm(x @ params.wte.T, params.ln_f, config.layer_norm_epsilon)
+
+    exercises/ex09_output_layer.py:<line>: error: Incompatible return value type (got "Tensor[R, Embed]", expected "Tensor[R, Vocab]")  [return-value]
+    exercises/ex09_output_layer.py:<line>: error: Unsupported operand types for @ ("Tensor[R, Embed]" and "Weight[Embed, Vocab]")  [operator]
+
+    It means: layer_norm takes and returns a Tensor[R, Embed], so mypy wants `x @ params.wte.T`
+    to be one, and no product of those two is; and what layer_norm returns has Embed columns, not
+    one logit per token.  The @ is right; the layer norm belongs around x, before it.
+
+Stage 2, values: `python -m exercises check 9` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ In potatogpt
     potatogpt/model.py, `gpt2` and `hidden_states`; the generation loop is GPT2.generate in
     potatogpt/api.py.
 
-Stage 1, shapes: `mypy exercises/ex10_decode_step.py`.  Send every position through the output
+Stage 1, shapes: `python -m mypy exercises/ex10_decode_step.py`.  Send every position through the output
 layer and return all of them:
 
         logits = model.lm_head(x, params, config)
@@ -30,8 +30,13 @@ layer and return all of them:
 
     exercises/ex10_decode_step.py:<line>: error: Incompatible return value type (got "Tensor[Seq, Vocab]", expected "Tensor[One, Vocab]")  [return-value]
 
-Stage 2, values: `python -m exercises check 10` (your steps must also reproduce the greedy
-continuation Hugging Face transformers computed for the tiny checkpoint with GPT-2's vocabulary).
+Stage 2, values: `python -m exercises check 10` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).  Before any value, it checks
+what each block's cache holds after your step (kv_cache.layers[i] for block i); it also feeds a
+prompt that fills the whole context (n_ctx positions), and your steps must reproduce the greedy
+continuation Hugging Face transformers computed for the tiny checkpoint with GPT-2's vocabulary.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ What it does
 
 The formulas
     softmax(logits, T)_i = exp((l_i - max l) / T) / sum_j exp((l_j - max l) / T)
-    top_k_candidates(probs, k): the indices of the k largest probabilities, most likely first
+    top_k_candidates(probs, k): the indices of the k largest probabilities, most likely first;
+        among equal probabilities, the smaller index first (sorted(range(len(probs)), key=...,
+        reverse=True) keeps that order, since Python's sort is stable even when reversed)
     top_p_candidates(probs, candidates, p): walk `candidates` (sorted most likely first),
         adding probs[i] / (sum of probs over candidates); keep each one you walk past, and
         stop right after the one that brings the total to >= p.  Dividing by the candidates'
@@ -27,14 +29,17 @@ In potatogpt
     potatogpt/sampling.py: `softmax`, `top_k_candidates`, `top_p_candidates`, and `Sampler.choose`
     which strings them together.
 
-Stage 1, shapes: `mypy exercises/ex11_sampling.py`.  Return the k largest probabilities
+Stage 1, shapes: `python -m mypy exercises/ex11_sampling.py`.  Return the k largest probabilities
 instead of the k most likely tokens:
 
         return sorted(probs, reverse=True)[:k]
 
     exercises/ex11_sampling.py:<line>: error: Incompatible return value type (got "list[float]", expected "list[int]")  [return-value]
 
-Stage 2, values: `python -m exercises check 11`.
+Stage 2, values: `python -m exercises check 11` (each value must match potatogpt's to
+1e-6 plus 1e-6 of its size; rounding differs by less than 1e-12, so anything the grader reports
+is a real difference.  Build new lists for your results: never write into a tensor's rows or an
+argument's lists, which the grader reports as a verdict of its own).
 """
 
 from __future__ import annotations

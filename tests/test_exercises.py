@@ -19,9 +19,11 @@ from mypy import api
 
 from exercises.checks import EXERCISES
 from exercises.finale import run_finale
-from exercises.grader import EXERCISES_DIR, Exercise, Lab, Solution, grade, grade_file, load_solution
+from exercises.grader import EXERCISES_DIR, Exercise, Failed, Lab, Solution, check_close, grade, grade_file, load_solution
 from potatogpt import model
-from exercise_solutions.wrong import WRONG  # (tests/ is on sys.path, as for exact_reference)
+from potatogpt.tensor import ONE, Embed, from_rows
+from exercise_solutions.students import STUDENTS, Student  # (tests/ is on sys.path, as for exact_reference)
+from exercise_solutions.wrong import WRONG
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "tests" / "exercise_solutions"
@@ -95,12 +97,12 @@ def imported_names(path: Path) -> set[str]:
             for alias in node.names}
 
 
-def with_replaced(exercise: Exercise, name: str, function: Callable[..., object]) -> Solution:
-    """potatogpt's own solution of the exercise with one function replaced."""
+def with_replaced(exercise: Exercise, name: str, function: Callable[..., object], file: Path | None = None) -> Solution:
+    """potatogpt's own solution of the exercise with one function replaced (`file`: where it was written)."""
     reference = load_solution(REFERENCE / f"{exercise.stem}.py").module
     namespace = SimpleNamespace(**{n: getattr(reference, n) for n in exercise.functions})
     setattr(namespace, name, function)
-    return Solution(namespace, None)
+    return Solution(namespace, file)
 
 
 @pytest.mark.parametrize(("number", "name", "function", "hint"), WRONG, ids=lambda v: getattr(v, "__qualname__", None))
@@ -110,6 +112,103 @@ def test_a_wrong_solution_is_caught_with_its_hint(number: int, name: str, functi
     assert report.status == "failed", str(report)
     hints = [line for line in report.lines if line.startswith("  hint: ")]
     assert len(hints) == 1 and hint in hints[0], str(report)
+
+
+def naming_lines(report_lines: list[str]) -> list[str]:
+    """The lines of a report that name a cause: hints, and a crash's explanation in the lesson's words."""
+    return [line for line in report_lines if line.lstrip().startswith("hint: ") or not line.startswith(" ")]
+
+
+@pytest.mark.parametrize("student", STUDENTS, ids=lambda s: s.function.__name__)
+def test_a_students_wrong_solution_is_caught_and_its_cause_named(student: Student, lab: Lab) -> None:
+    exercise = BY_NUMBER[student.number]
+    file = Path(student.function.__code__.co_filename)
+    report = grade(exercise, with_replaced(exercise, student.name, student.function, file), lab)
+    assert report.status == student.status, str(report)
+    assert "Traceback" not in str(report)
+    hints = [line for line in report.lines if line.lstrip().startswith("hint: ")]
+    several = any("known mistakes give exactly these numbers" in line for line in report.lines)
+    assert len(hints) <= 1 or several, str(report)  # one diagnosis, unless the inputs cannot tell two apart
+    if student.says is not None:
+        assert any(student.says in line for line in naming_lines(report.lines)), str(report)
+    if student.status == "crashed":
+        assert f"at {file.relative_to(Path.cwd()) if file.is_relative_to(Path.cwd()) else file}, line " in str(report)
+        assert "(while grading " in report.lines[-1]
+
+
+def test_the_students_set_is_big_and_mostly_named() -> None:
+    assert len(STUDENTS) >= 40
+    assert len({s.function for s in STUDENTS}) == len(STUDENTS)
+    assert not {s.function.__name__ for s in STUDENTS} & {w[2].__name__ for w in WRONG}  # new ones, beside wrong.py
+    named = sum(s.says is not None for s in STUDENTS)
+    assert named * 5 >= len(STUDENTS) * 4
+    assert {s.number for s in STUDENTS} == set(BY_NUMBER)  # every exercise has some
+
+
+def test_writing_into_the_input_is_its_own_verdict_even_with_the_right_values(tmp_path: Path, lab: Lab) -> None:
+    solution = tmp_path / "ex04_layer_norm.py"
+    solution.write_text(
+        "import math\nfrom potatogpt.tensor import from_rows\n\n\n"
+        "def layer_norm(x, ln, eps):\n"
+        "    gain, bias = ln.weight.row(0), ln.bias.row(0)\n"
+        "    for row in x.rows:\n"
+        "        mean = sum(row) / len(row)\n"
+        "        var = sum((v - mean) ** 2 for v in row) / len(row)\n"
+        "        for j in range(len(row)):\n"
+        "            row[j] = (row[j] - mean) / math.sqrt(var + eps) * gain[j] + bias[j]\n"
+        "    return from_rows(x.rows, x.n_rows, x.n_cols)\n", encoding="utf-8")
+    report = grade_file(BY_NUMBER[4], solution, lab)
+    assert report.status == "changed its input", str(report)
+    assert report.lines[0].startswith("your layer_norm wrote into its input x (x.rows[0] changed) while grading layer_norm(")
+    assert "build new lists" in report.lines[1] and "x is read-only" in report.lines[1]
+    assert "expected" not in str(report)  # nothing compared with numbers computed from the overwritten input
+
+
+def test_a_near_miss_says_how_far_above_the_tolerance_it_is(lab: Lab) -> None:
+    def layer_norm_eps_typo(x: object, ln: object, eps: float) -> object:
+        return model.layer_norm(x, ln, 1e-4)  # type: ignore[arg-type]  # (a student's eps typed from memory)
+
+    report = grade(BY_NUMBER[4], with_replaced(BY_NUMBER[4], "layer_norm", layer_norm_eps_typo), lab)
+    assert report.status == "failed"
+    (line,) = [line for line in report.lines if "near miss" in line]
+    assert re.search(r"a near miss: off by [0-9.e-]+, \d+ times the tolerance \([0-9.e-]+\); .* not rounding: "
+                     r"a constant or a formula is slightly off", line), line
+
+
+def test_two_mistakes_that_give_the_same_numbers_are_both_named() -> None:
+    right = from_rows([[1.0, 2.0]], ONE, Embed(2))
+    wrong = from_rows([[1.0, 3.0]], ONE, Embed(2))
+    with pytest.raises(Failed) as failure:
+        check_close("f(x)", wrong, right, lambda: {"mistake one": wrong, "mistake two": wrong, "not this": right})
+    assert failure.value.lines[-3:] == ["  2 known mistakes give exactly these numbers (these inputs cannot tell them apart):",
+                                        "  hint: mistake one", "  hint: mistake two"]
+
+
+HOSTILE = {  # a file's text -> (status, words the verdict must contain)
+    "def gelu(x):\n    while True:\n        pass\n":
+        ("timed out", "still running after 2 s, in gelu(x=Tensor(7, 128)), so it was stopped"),
+    "import sys\n\n\ndef gelu(x):\n    sys.exit(0)\n": ("crashed", "called sys.exit(0)"),
+    "import os\n\n\ndef gelu(x):\n    os._exit(3)\n": ("crashed", "ended with exit status 3 (os._exit?) while gelu("),
+    "def gelu(x):\n    for _ in range(20000):\n        print('x' * 500)\n    return x.map(abs)\n":
+        ("failed", "your code printed 10,020,000 characters, the first 2,000 shown"),
+    "def gelu(x):\n    return gelu(x)\n": ("crashed", "a function that calls itself without end"),
+    "def gelu(x)\n    return x\n": ("crashed", "SyntaxError: expected ':'"),
+    "import numpy as np\n\n\ndef gelu(x):\n    return x\n": ("crashed", "`import numpy` is refused"),
+    "import sys\nsys.exit(2)\n": ("crashed", "your file called sys.exit(2) while being imported"),
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["loop", "sys.exit", "os._exit", "prints", "recursion", "syntax", "numpy",
+                                               "exit-on-import"])
+def test_hostile_code_gets_a_verdict_naming_the_exercise_in_time(text: str, tmp_path: Path, lab: Lab) -> None:
+    solution = tmp_path / "ex03_gelu.py"
+    solution.write_text(text, encoding="utf-8")
+    status, words = HOSTILE[text]
+    report = grade_file(BY_NUMBER[3], solution, lab, time_limit=2)
+    assert report.status == status, str(report)
+    assert str(report).startswith(f"ex03 GELU: {status}\n")
+    assert words in str(report), str(report)
+    assert "Traceback" not in str(report) and len(str(report)) < 4000
 
 
 def test_a_wrong_value_is_reported_with_where_and_why(lab: Lab) -> None:
@@ -127,7 +226,8 @@ def test_a_crash_is_one_line_with_the_place_in_your_file(tmp_path: Path, lab: La
     report = grade_file(BY_NUMBER[3], broken, lab)
     assert report.status == "crashed"
     assert report.lines == ["ZeroDivisionError: float division by zero",
-                            f"at {broken}, line 2: return x.map(lambda v: v / 0.0)"]  # (tmp_path: outside the current folder)
+                            f"at {broken}, line 2: return x.map(lambda v: v / 0.0)",  # (tmp_path: outside the current folder)
+                            "(while grading gelu(x=Tensor(7, 128)))"]
 
 
 def test_the_teachers_page_shows_a_real_report_and_the_lessons_times(lab: Lab) -> None:
@@ -176,6 +276,32 @@ def test_each_lessons_mypy_mistake_is_real() -> None:
         lesson = load_solution(exercise.file).module.__doc__ or ""
         assert mark["code"].strip() in lesson, exercise.stem  # the slip, as the lesson shows it
         assert f"exercises/{exercise.stem}.py:<line>: error: {message}" in lesson, exercise.stem
+
+
+SLIPS = {  # the two confusing messages the lessons explain: (exercise, the right line, the slip)
+    7: ("return model.linear(concat_columns(heads, x.n_cols), attn.c_proj)",
+        "return model.linear(concat_columns(heads, head_dim), attn.c_proj)"),
+    9: ("return model.layer_norm(x, params.ln_f, config.layer_norm_epsilon) @ params.wte.T",
+        "return model.layer_norm(x @ params.wte.T, params.ln_f, config.layer_norm_epsilon)"),
+}
+
+
+@pytest.mark.parametrize("number", SLIPS)
+def test_the_confusing_mypy_messages_the_lessons_explain_are_real(number: int, tmp_path: Path) -> None:
+    exercise = BY_NUMBER[number]
+    right, slip = SLIPS[number]
+    solved = (SOLVED / f"{exercise.stem}.py").read_text(encoding="utf-8")
+    assert right in solved
+    (tmp_path / f"{exercise.stem}.py").write_text(solved.replace(right, slip), encoding="utf-8")
+    stdout, _stderr, _status = api.run(["--config-file=", "--strict", "--cache-dir=/dev/null", "--show-error-codes",
+                                        "--no-error-summary", "--hide-error-context", "--no-pretty",
+                                        str(tmp_path / f"{exercise.stem}.py")])
+    lesson = load_solution(exercise.file).module.__doc__ or ""
+    assert slip in lesson and stdout.strip()
+    for line in stdout.splitlines():  # (ex09's slip gives two errors on the same line; the lesson shows both)
+        found = REPORTED.match(line)
+        assert found, stdout
+        assert f"exercises/{exercise.stem}.py:<line>: error: {found['message']}" in lesson, line
 
 
 # --- The finale --------------------------------------------------------------------------------------
