@@ -28,7 +28,7 @@ from typing import cast
 
 import pytest
 
-from exact_reference import exact_dot  # (shared with bench/bench_kernels.py, which reads it from tests/)
+from exact_reference import exact_dot as exact_dot  # re-exported; bench/bench_kernels.py imports it from tests/ too
 from potatogpt.api import GPT2, Storage, load
 from potatogpt.cli import main as cli
 from potatogpt.config import GPT2Config
@@ -37,8 +37,6 @@ from potatogpt.model import MLP, Attention, Block, LayerNorm, Linear, Params
 from potatogpt.tensor import ONE, Ctx, Embed, Hidden, Qkv, Vocab, embedding_from_rows, from_rows, weight_from_rows
 from potatogpt.weights.catalogue import WeightsError
 from potatogpt.weights.checkpoint import open_checkpoint
-
-__all__ = ["exact_dot"]  # re-exported: the kernels' tests measure against it
 
 # --- Paths -------------------------------------------------------------------------------------
 ROOT = Path(__file__).resolve().parent.parent
