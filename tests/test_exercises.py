@@ -17,15 +17,15 @@ from types import SimpleNamespace
 import pytest
 from mypy import api
 
+from helpers import ROOT
 from exercises.checks import EXERCISES
 from exercises.finale import run_finale
 from exercises.grader import EXERCISES_DIR, Exercise, Failed, Lab, Solution, check_close, grade, grade_file, load_solution
 from potatogpt import model
 from potatogpt.tensor import ONE, Embed, from_rows
-from exercise_solutions.students import STUDENTS, Student  # (tests/ is on sys.path, as for exact_reference)
+from exercise_solutions.students import STUDENTS, Student  # (tests/ is on sys.path, as for helpers)
 from exercise_solutions.wrong import WRONG
 
-ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "tests" / "exercise_solutions"
 REFERENCE = SOLUTIONS / "reference"  # potatogpt's own functions
 SOLVED = SOLUTIONS / "solved"  # the answer key, written by hand as the lessons ask

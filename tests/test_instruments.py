@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from conftest import CHECKPOINT_NAMES, CHECKPOINTS, Exported
+from helpers import CHECKPOINTS, CHECKPOINT_NAMES, Exported
 import potatogpt
 from potatogpt import instruments, model as gpt2_model
 from potatogpt.api import GPT2, ContextError
 from potatogpt.instruments import Setting, attention_patterns, logit_lens, record, sampling_lab, trace, type_name
-from potatogpt.sampling import Sampler, top_k_candidates, top_p_candidates, softmax
+from potatogpt.sampling import Sampler, softmax, top_k_candidates, top_p_candidates
 from potatogpt.tokenizer import Tokenizer, merge_steps
 
 
@@ -67,25 +67,6 @@ def test_logit_lens_matches_transformers_hidden_states(checkpoint: tuple[GPT2, d
         assert [row.logits[i] for i in theirs["top_ids"]] == pytest.approx(theirs["top_logits"], rel=1e-5, abs=1e-5)
     # The last row is the model's own output.
     assert rows[-1].logits == model.next_token_logits(case["ids"])
-
-
-# --- Scoring ------------------------------------------------------------------------------------
-def test_score_is_the_log_softmax_of_the_logits(exported: Exported) -> None:
-    model = potatogpt.load(exported.folder("tiny"))
-    ids = [3, 14, 15, 9, 26]
-    rows = model.logits(ids)
-    for i, log_p in enumerate(model.score(ids)):
-        assert math.exp(log_p) == pytest.approx(softmax(rows[i])[ids[i + 1]], rel=1e-12)
-
-
-def test_score_refuses_what_it_cannot_score(exported: Exported) -> None:
-    model = potatogpt.load(exported.folder("tiny"))
-    with pytest.raises(ValueError, match="at least two tokens"):
-        model.score([5])
-    n_ctx = model.config.n_ctx
-    assert len(model.score([1] * (n_ctx + 1))) == n_ctx  # the last token is never fed in
-    with pytest.raises(ContextError):
-        model.score([1] * (n_ctx + 2))
 
 
 # --- Recording ----------------------------------------------------------------------------------

@@ -1,14 +1,18 @@
 """The package's shape: the top level is the reading path, imports form no cycle, and no module
-reaches into another's private names.  Also keeps docs/layout.md's map equal to the files."""
+reaches into another's private names; it imports only the standard library.  Also keeps docs/layout.md's
+map equal to the files."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
+
 PACKAGE = ROOT / "potatogpt"
 
 # What a learner reads, in reading order (docs/layout.md explains each); everything else is in a
@@ -144,3 +148,27 @@ def test_the_layout_map_lists_every_module() -> None:
     actual = {str(path.relative_to(ROOT)) for path in MODULES.values()}
     assert listed == actual, (f"docs/layout.md lacks {sorted(actual - listed)} and lists {sorted(listed - actual)}, "
                               "which do not exist")
+
+
+# --- Only the standard library at run time ----------------------------------------------------
+def test_package_imports_only_the_standard_library() -> None:
+    modules = "potatogpt, potatogpt.tokenizer, potatogpt.cli, potatogpt.convert.export, potatogpt.convert.download"
+    code = f"import sys, {modules}; print('\\n'.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                            cwd=ROOT).stdout.split()
+    # (__mp_main__ is multiprocessing's name for the main module, not a package.)
+    allowed = {*sys.stdlib_module_names, "__main__", "__mp_main__", "potatogpt"}
+    outside = [m for m in loaded if m.split(".")[0] not in allowed]
+    assert outside == []
+
+
+def test_test_modules_import_only_helpers() -> None:
+    """Shared test code lives in tests/helpers.py; no test module imports another."""
+    tests = ROOT / "tests"
+    siblings = {path.stem for path in tests.glob("test_*.py")}
+    for path in sorted(tests.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            imported = [n for n in names if n.split(".")[0] in siblings]
+            assert not imported, f"{path.relative_to(ROOT)}:{node.lineno} imports {imported}: move shared code to tests/helpers.py"

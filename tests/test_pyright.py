@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_shape_errors import EXAMPLE, marked_errors
+
+from helpers import EXAMPLE, ROOT, marked_errors
 
 pytest.importorskip("pyright", reason="pyright is not installed (pip install -r requirements-dev.txt)")
 
-ROOT = Path(__file__).resolve().parent.parent
 
 # The same mistake goes by a different name in each checker.
 PYRIGHT_RULE = {

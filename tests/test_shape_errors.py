@@ -9,11 +9,10 @@ from pathlib import Path
 
 from mypy import api
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "shape_errors.py"
+from helpers import EXAMPLE, ROOT, marked_errors
+
 TYPING_CHECKS = ROOT / "tests" / "typing_checks.py"
 
-MARK = re.compile(r"#\s*mypy:\s*([a-z-]+)\s*$")
 REPORTED = re.compile(r"^[^:]+:(\d+): error: .*\[([a-z-]+)\]$")
 
 
@@ -37,15 +36,6 @@ def run_mypy(path: Path) -> tuple[set[tuple[int, str]], str]:
         if found:
             errors.add((int(found.group(1)), found.group(2)))
     return errors, stdout + stderr
-
-
-def marked_errors(path: Path) -> set[tuple[int, str]]:
-    marks = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        found = MARK.search(line)
-        if found:
-            marks.add((number, found.group(1)))
-    return marks
 
 
 def test_every_marked_mistake_is_reported_and_nothing_else() -> None:

@@ -4,33 +4,17 @@ run-time shape checks."""
 from __future__ import annotations
 
 import math
+import random
 from array import array
 from collections.abc import Sequence
 
 import pytest
 
+from helpers import assert_exact, exact_dot, gauss_f32, post_layernorm
 from potatogpt.tensor import (
-    ONE,
-    Ctx,
-    Embed,
-    HeadDim,
-    Hidden,
-    Seq,
-    ShapeError,
-    Vocab,
-    Weight,
-    concat_columns,
-    dot,
-    embedding_from_rows,
-    empty_weight,
-    from_columns,
-    from_flat,
-    from_rows,
-    matmul,
-    take_rows,
-    weight_from_flat,
-    weight_from_rows,
-    zeros,
+    ONE, Ctx, Embed, HeadDim, Hidden, Seq, ShapeError, Vocab, Weight, concat_columns, dot,
+    embedding_from_rows, empty_weight, from_columns, from_flat, from_rows, matmul, take_rows,
+    weight_from_flat, weight_from_rows, zeros,
 )
 
 A = from_rows([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], Seq(3), Embed(2))  # 3 x 2
@@ -273,3 +257,28 @@ def test_tolist_is_a_copy() -> None:
     data = A.tolist()
     data[0][0] = -7.0
     assert A.rows[0][0] == 1.0
+
+
+# --- The plain product against the exact dot product (helpers.exact_dot) ----------------------
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 769])
+def test_dot_matches_exact(n: int) -> None:
+    rng = random.Random(n)
+    a, b = post_layernorm(rng, n), gauss_f32(rng, n, 0.2)
+    scale = math.fsum(abs(u * v) for u, v in zip(a, b))
+    assert abs(dot(a, b) - exact_dot(a, b)) <= n * 1.2e-16 * scale
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 5])
+@pytest.mark.parametrize(("n", "n_cols"), [(1, 1), (64, 7), (65, 33)])
+def test_plain_matmul_matches_exact(n_rows: int, n: int, n_cols: int) -> None:
+    rng = random.Random(n_rows * 1000 + n * 10 + n_cols)
+    rows = [post_layernorm(rng, n) for _ in range(n_rows)]
+    columns = [[rng.gauss(0.0, 1.0) for _ in range(n)] for _ in range(n_cols)]
+    assert_exact(matmul(rows, columns), rows, columns)
+
+
+def test_plain_matmul_accepts_tuples_and_lists_mixed() -> None:
+    rows = [(1.0, -2.0, 3.0)] * 5
+    columns: list[Sequence[float]] = [[0.5, 0.25, -1.0], (2.0, 0.0, 1.0)]
+    assert_exact(matmul(rows, columns), rows, columns)
+    assert matmul([[1.0, 2.0]] * 5, []) == [[]] * 5

@@ -1,95 +1,26 @@
-"""The standard-library safetensors reader: header checks, streaming, and exact widening.
-
-`write_safetensors` and `read_raw` are also used by test_export.py and test_weights.py to build
-checkpoints (good and broken) without any third-party library.
-"""
+"""The standard-library safetensors reader (convert/safetensors.py): header checks, streaming,
+exact widening, hostile headers.  (The independent writer and reader it is checked against are in
+helpers.py.)"""
 
 from __future__ import annotations
 
 import json
-import math
 import struct
 from array import array
 from pathlib import Path
 
 import pytest
 
+from helpers import (
+    CHECKPOINTS, HOSTILE_JSON, one_line_error, read_raw, same_floats, widen_independently, write_raw_header,
+    write_safetensors,
+)
 from potatogpt.convert.safetensors import SafetensorsError, SafetensorsFile
-
-FIXTURES = Path(__file__).resolve().parent.parent / "checkpoints"
-
-# name -> (dtype, shape, raw little-endian bytes)
-RawTensors = dict[str, tuple[str, list[int], bytes]]
-
-
-def write_safetensors(path: Path, tensors: RawTensors, *, metadata: dict[str, str] | None = None) -> Path:
-    """A minimal safetensors writer: header with offsets, padded to 8 bytes, then the data."""
-    header: dict[str, object] = {}
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    offset = 0
-    for name, (dtype, shape, raw) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-    write_raw_header(path, json.dumps(header).encode(), b"".join(raw for _, _, raw in tensors.values()))
-    return path
-
-
-def write_raw_header(path: Path, header: bytes, data: bytes) -> None:
-    header += b" " * (-len(header) % 8)
-    path.write_bytes(struct.pack("<Q", len(header)) + header + data)
-
-
-def read_raw(path: Path) -> RawTensors:
-    """The tensors of a safetensors file, parsed independently of potatogpt."""
-    blob = path.read_bytes()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    header.pop("__metadata__", None)
-    return {name: (e["dtype"], e["shape"], blob[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]])
-            for name, e in header.items()}
-
-
-def f16_by_hand(bits: int) -> float:
-    """IEEE half precision decoded from its fields, independently of struct's 'e' format."""
-    sign = -1.0 if bits >> 15 else 1.0
-    exponent, fraction = (bits >> 10) & 0x1F, bits & 0x3FF
-    if exponent == 0:
-        return sign * fraction * 2.0**-24  # subnormal (and zero)
-    if exponent == 0x1F:
-        return sign * math.inf if fraction == 0 else math.nan
-    return sign * (1 + fraction / 1024) * 2.0 ** (exponent - 15)
-
-
-def widen_independently(dtype: str, raw: bytes) -> list[float]:
-    """float32 values of raw tensor bytes, computed without potatogpt."""
-    if dtype == "F32":
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    halves = struct.unpack(f"<{len(raw) // 2}H", raw)
-    if dtype == "F16":
-        return [f16_by_hand(h) for h in halves]
-    if dtype == "BF16":  # the top 16 bits of a float32
-        return [struct.unpack("<f", struct.pack("<I", h << 16))[0] for h in halves]
-    raise ValueError(dtype)
-
-
-def same_floats(a: list[float], b: list[float]) -> bool:
-    """Bit-for-bit equality as float32, NaNs included."""
-    return len(a) == len(b) and all(struct.pack("<f", x) == struct.pack("<f", y) or (math.isnan(x) and math.isnan(y))
-                                    for x, y in zip(a, b))
-
-
-def one_line_error(excinfo: pytest.ExceptionInfo[BaseException], *fragments: str) -> str:
-    message = str(excinfo.value)
-    assert "\n" not in message and message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 # --- Reading good files -----------------------------------------------------------------------
 def test_reads_every_tensor_of_a_real_checkpoint_bit_exactly() -> None:
-    path = FIXTURES / "tiny" / "model.safetensors"
+    path = CHECKPOINTS / "tiny" / "model.safetensors"
     expected = read_raw(path)
     with SafetensorsFile(path) as st:
         assert set(st.tensors) == set(expected)
@@ -201,7 +132,7 @@ def test_bad_length_prefix_is_refused(tmp_path: Path, blob: bytes, fragment: str
 
 
 def test_a_truncated_checkpoint_is_refused(tmp_path: Path) -> None:
-    blob = (FIXTURES / "tiny" / "model.safetensors").read_bytes()
+    blob = (CHECKPOINTS / "tiny" / "model.safetensors").read_bytes()
     path = tmp_path / "cut.safetensors"
     path.write_bytes(blob[: len(blob) - 100])
     with pytest.raises(SafetensorsError) as excinfo:
@@ -216,3 +147,13 @@ def test_missing_file_and_folder_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SafetensorsError) as excinfo:
         SafetensorsFile(tmp_path)
     one_line_error(excinfo, "folder")
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_JSON))
+def test_hostile_json_in_the_header(tmp_path: Path, case: str) -> None:
+    value, fragment = HOSTILE_JSON[case]
+    header = json.dumps({"x": GOOD_ENTRY}).replace('"shape": [2]', f'"shape": [{value}]')
+    write_raw_header(tmp_path / "m.safetensors", header.encode(), bytes(8))
+    with pytest.raises(SafetensorsError) as excinfo:
+        SafetensorsFile(tmp_path / "m.safetensors")
+    one_line_error(excinfo, "m.safetensors", fragment)

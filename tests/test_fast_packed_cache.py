@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
-from array import array
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import Exported
+from helpers import ROOT, Exported
 from potatogpt.api import load
 from potatogpt.fast import packed, packed_cache
 from potatogpt.fast.packed_cache import CACHE_NAME, packed_weights
 from potatogpt.weights.checkpoint import Checkpoint, open_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
 IDS = [464, 3290, 318, 257, 1310, 11, 290]
 
 
 @pytest.fixture
 def folder(exported: Exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the tiny real-vocabulary export (each test damages its own), and a
-    private user cache folder."""
+    private user cache folder.  (In this file, in place of conftest.py's tiny `folder`.)"""
     copy = tmp_path / "weights"
     shutil.copytree(exported.folder("tiny-vocab"), copy)
     (copy / CACHE_NAME).unlink(missing_ok=True)
@@ -162,22 +159,6 @@ def test_two_first_runs_at_once(folder: Path) -> None:
 
 
 # --- --jobs: every process reads its slice of the cache -------------------------------------------
-@pytest.mark.parametrize(("n_in", "n_out", "chunk", "jobs"), [(5, 23, 4, 2), (5, 23, 4, 3), (3, 9, 16, 2), (4, 8, 4, 2)])
-def test_a_slice_of_a_packed_weight_is_that_shard_quantized(n_in: int, n_out: int, chunk: int, jobs: int) -> None:
-    rng = random.Random(n_out * jobs)
-    flat = array("f", [rng.gauss(0.0, 1.0) for _ in range(n_in * n_out)])
-    whole = packed._prepare_packed(flat, n_in, n_out, packed.FIELD_BYTES, packed.WEIGHT_BITS, chunk)
-    bounds = packed.packed_input_bounds(flat, n_in, n_out)
-    edges = [n_out * k // jobs for k in range(jobs + 1)]
-    for start, stop in zip(edges, edges[1:]):
-        fresh = packed._prepare_packed(flat[start * n_in : stop * n_in], n_in, stop - start, packed.FIELD_BYTES,
-                                        packed.WEIGHT_BITS, chunk, bounds)
-        sliced = packed.packed_shard(whole, start, stop)
-        assert (sliced.n_in, sliced.n_out, sliced.row_max) == (fresh.n_in, fresh.n_out, fresh.row_max)
-        assert [(c.start, c.width, c.rows, c.offset, c.scales) for c in sliced.chunks] == [
-            (c.start, c.width, c.rows, c.offset, c.scales) for c in fresh.chunks]
-
-
 def test_jobs_read_the_cache_and_agree_with_one_process(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one = load(folder, storage="packed")  # writes the cache
     expected = one.next_token_logits(IDS)

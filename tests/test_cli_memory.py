@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Exported
+from helpers import Exported, run_cli
 from potatogpt.cli import memory
 from potatogpt.config import MODEL_SIZES
-from test_cli import run_cli
 
 GIB = 1 << 30
 

@@ -1,4 +1,6 @@
-"""--jobs under misuse: killed parents, killed workers, two threads, Ctrl-C mid-product, too many jobs."""
+"""--jobs N (fast/parallel.py): each matrix split by output columns across processes gives the very
+same floats; and under misuse: killed parents, killed workers, two threads, Ctrl-C mid-product, too
+many jobs."""
 
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Exported
-from potatogpt.api import GPT2, load
+from helpers import ROOT, Exported, ints, load_exported, reference_cases, running
+from potatogpt.api import GPT2, Storage, load
 from potatogpt.fast import kernels
 from potatogpt.fast.parallel import WorkerError, WorkerPool
+from potatogpt.tensor import ONE
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = [[1, 2, 3], [5, 8, 13, 21], [34], [55, 2, 9, 14, 60, 3]]
 LINUX = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 
@@ -34,13 +36,23 @@ def expected_logits(exported: Exported) -> list[list[float]]:
     return [single.next_token_logits(ids) for ids in PROMPTS]
 
 
-def running(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie waiting to be reaped counts as gone)."""
+# --- The same numbers as one process ----------------------------------------------------------
+@pytest.mark.parametrize("storage", ["exact", "compact", "packed"])
+def test_jobs_give_identical_results(exported: Exported, storage: Storage) -> None:
+    """Split across 3 processes, every logit is the very same float as in one process."""
+    name = "tiny-prefixed"
+    case = max(reference_cases(name, "logits"), key=lambda c: len(ints(c["ids"])))
+    ids = ints(case["ids"])
+    single = load_exported(exported, name, storage)
+    split = load(exported.folder(name), storage=storage, jobs=3)
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+        assert split.logits(ids) == single.logits(ids)
+        prompt = ints(reference_cases(name, "greedy")[0]["prompt_ids"])
+        assert list(split.generate(prompt, 10, stop_at_eot=False)) == list(single.generate(prompt, 10, stop_at_eot=False))
+        # The tied embedding is read back a row at a time from whichever process holds it.
+        assert split.params.wte.lookup([95], ONE).rows == single.params.wte.lookup([95], ONE).rows
+    finally:
+        split.close()
 
 
 # --- The parent goes away ---------------------------------------------------------------------
@@ -199,7 +211,7 @@ def test_real_ctrl_c_at_random_moments_never_gives_wrong_answers(exported: Expor
     assert usable + closed == 20 and usable > 0, result.stdout
 
 
-# --- More jobs than work ----------------------------------------------------------------------
+# --- More jobs than work, or than file descriptors --------------------------------------------
 def test_more_jobs_than_output_columns(exported: Exported) -> None:
     expected = expected_logits(exported)
     model = load(exported.folder("tiny"), jobs=40)  # the tiny model's narrowest matrix has 16 outputs

@@ -1,5 +1,6 @@
-"""Every fast layout, reached the way the model reaches it (`x @ weight`), against tensor.py's plain
-product of the same numbers: the fast path may change the speed, never the result."""
+"""The storages (fast/storage.py): every fast layout, reached the way the model reaches it
+(`x @ weight`), against tensor.py's plain product of the same numbers, and whole models against
+exact storage: the fast path may change the speed, never the result."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from array import array
 
 import pytest
 
+from helpers import CHECKPOINT_NAMES, Exported, ints, load_exported, reference_cases
+from potatogpt.api import Storage
 from potatogpt.fast.storage import FastStorage as Layout, fast_weight
 from potatogpt.tensor import ONE, Embed, Embedding, Hidden, Seq, ShapeError, Vocab, from_rows, matmul, weight_from_flat
 
+
+# --- One weight -------------------------------------------------------------------------------
 # Packed weights are fixed point: within float32-like accuracy of the plain product.
 TOLERANCE: dict[Layout, float] = {"exact": 1e-12, "compact": 1e-12, "packed": 1e-6}
 
@@ -53,3 +58,17 @@ def test_a_tied_embedding_reads_its_rows_out_of_a_fast_layout(layout: Layout) ->
     x = from_rows([[1.0, -2.0, 0.5, 3.0]], ONE, Embed(4))
     plain = weight_from_flat(stored, Embed(4), Vocab(9))
     assert (x @ table.T).rows[0] == pytest.approx(matmul(x.rows, plain.columns)[0], abs=1e-5)
+
+
+# --- Whole models, on the committed checkpoints -----------------------------------------------
+# Compact storage holds the same float32 numbers as exact and computes in float64; packed is
+# fixed point (bench/packed_accuracy.py measured at most 7e-7 on these checkpoints).
+@pytest.mark.parametrize(("storage", "bound"), [("reference", 1e-9), ("compact", 1e-9), ("packed", 1e-5)])
+@pytest.mark.parametrize("name", CHECKPOINT_NAMES)
+def test_other_storages_stay_close_to_exact(exported: Exported, name: str, storage: Storage, bound: float) -> None:
+    case = max(reference_cases(name, "logits"), key=lambda c: len(ints(c["ids"])))
+    ids = ints(case["ids"])
+    exact = load_exported(exported, name, "exact").logits(ids)
+    other = load_exported(exported, name, storage).logits(ids)
+    worst = max(abs(a - b) for r1, r2 in zip(exact, other) for a, b in zip(r1, r2))
+    assert worst < bound

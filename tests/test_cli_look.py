@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Exported
+from helpers import ROOT, Exported, run_main
 import potatogpt
 from potatogpt.cli import look, main as cli
 
-ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = re.compile(r"```console\n\$ python -m potatogpt (.*?)\n(.*?)```", re.DOTALL)
 PYTHON = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
@@ -20,12 +19,6 @@ PYTHON = re.compile(r"```python\n(.*?)```", re.DOTALL)
 def look_inside_section() -> str:
     """docs/instruments.md, where every instrument's real output is quoted."""
     return (ROOT / "docs" / "instruments.md").read_text(encoding="utf-8")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_readme_quotes_every_instrument(capsys: pytest.CaptureFixture[str], exported: Exported) -> None:
@@ -36,7 +29,7 @@ def test_readme_quotes_every_instrument(capsys: pytest.CaptureFixture[str], expo
     folder = str(exported.folder("tiny-vocab"))
     for command, expected in examples:
         argv = [folder if arg == "weights/tiny-vocab" else arg for arg in shlex.split(command)]
-        status, out, err = run(capsys, *argv)
+        status, out, err = run_main(capsys, *argv)
         assert (status, err) == (0, ""), command
         assert out == expected, command
 
@@ -68,17 +61,17 @@ def test_readme_python_snippets_run(capsys: pytest.CaptureFixture[str], exported
 def test_bad_arguments_are_one_line(capsys: pytest.CaptureFixture[str], exported: Exported,
                                     argv: list[str], message: str) -> None:
     weights = [] if argv[0] == "tokens" else ["--weights", str(exported.folder("tiny-vocab"))]
-    status, out, err = run(capsys, *argv, *weights)
+    status, out, err = run_main(capsys, *argv, *weights)
     assert status == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("potatogpt: error: ") and message in err, err
 
 
 def test_missing_weights_and_foreign_vocabulary_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                              exported: Exported) -> None:
-    status, _, err = run(capsys, "lens", "Hi", "--weights", str(tmp_path))
+    status, _, err = run_main(capsys, "lens", "Hi", "--weights", str(tmp_path))
     assert status == 1 and err.count("\n") == 1 and "no weights in" in err
     # The tiny checkpoint has 64 tokens: GPT-2's ids for real text don't fit it.
-    status, _, err = run(capsys, "score", "Hello there", "--weights", str(exported.folder("tiny")))
+    status, _, err = run_main(capsys, "score", "Hello there", "--weights", str(exported.folder("tiny")))
     assert status == 1 and err.count("\n") == 1 and "outside this model's vocabulary of 64" in err
 
 
@@ -91,14 +84,8 @@ def test_bad_flags_get_argparse_usage(capsys: pytest.CaptureFixture[str], argv: 
     assert "error:" in capsys.readouterr().err
 
 
-def test_instrument_names_only_dispatch_in_first_place(capsys: pytest.CaptureFixture[str], exported: Exported) -> None:
-    """`python -m potatogpt -- trace` generates from the prompt 'trace'."""
-    status, out, _ = run(capsys, "--weights", str(exported.folder("tiny-vocab")), "-n", "2", "--", "trace")
-    assert status == 0 and out.startswith("trace")
-
-
 def test_sample_columns_follow_the_settings(capsys: pytest.CaptureFixture[str], exported: Exported) -> None:
-    status, out, _ = run(capsys, "sample", "Hi", "--weights", str(exported.folder("tiny-vocab")),
+    status, out, _ = run_main(capsys, "sample", "Hi", "--weights", str(exported.folder("tiny-vocab")),
                          "--try", "T=0", "--try", "T=2,k=3", "--draws", "30")
     assert status == 0
     lines = out.splitlines()
