@@ -168,7 +168,9 @@ def test_test_modules_import_only_helpers() -> None:
     siblings = {path.stem for path in tests.glob("test_*.py")}
     for path in sorted(tests.glob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                     else [node.module] if node.module else [])
             imported = [n for n in names if n.split(".")[0] in siblings]
             assert not imported, f"{path.relative_to(ROOT)}:{node.lineno} imports {imported}: move shared code to tests/helpers.py"
