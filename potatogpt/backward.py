@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from operator import add
 from typing import TypeVar, cast, overload
 
 from . import model
@@ -118,34 +119,32 @@ def accumulate(into: Tensor[R, C] | Weight[I, O], delta: Tensor[R, C] | Weight[I
     targets = into.rows if isinstance(into, Tensor) else into.columns
     sources = delta.rows if isinstance(delta, Tensor) else delta.columns
     for target, source in zip(targets, sources):
-        target[:] = [t + s for t, s in zip(target, source)]
+        target[:] = map(add, target, source)  # (element by element: target[i] + source[i])
 
 
 # --- The loss ---------------------------------------------------------------------------------
-def cross_entropy(logits: Tensor[R, Vocab], targets: Sequence[int]) -> float:
-    """The mean over the rows of -log softmax(row)[target], in nats (the loss a trainer reports).
-
-    -log(e^z_t / sum_j e^z_j) = log(sum_j e^z_j) - z_t, with the row's max taken out of the
-    exponentials so that none overflows."""
-    if len(targets) != logits.n_rows:
-        raise ShapeError(f"cross_entropy: {len(targets)} targets for {logits.n_rows} rows of logits")
+def cross_entropy(probs: Tensor[R, Vocab], targets: Sequence[int]) -> float:
+    """The mean over the rows of -log p[target], in nats: the loss a trainer reports.
+    `probs` is softmax(logits) row by row (as llm.c, the loss is read off the probabilities
+    the gradient needs anyway; in float64 they only underflow below e^-700)."""
+    if len(targets) != probs.n_rows:
+        raise ShapeError(f"cross_entropy: {len(targets)} targets for {probs.n_rows} rows")
     total = 0.0
-    for row, target in zip(logits.rows, targets):
-        top = max(row)
-        total += top + math.log(sum(math.exp(z - top) for z in row)) - row[target]
+    for p, target in zip(probs.rows, targets):
+        total -= math.log(p[target]) if p[target] > 0.0 else -math.inf
     return total / len(targets)
 
 
-def cross_entropy_backward(logits: Tensor[R, Vocab], targets: Sequence[int], scale: float) -> Tensor[R, Vocab]:
-    """d loss / d logits: softmax(row) minus 1 at the target, times `scale`, the weight of one
-    prediction in the loss (1 / (B * T) for the mean over a batch of B rows of T)."""
-    probs = logits.softmax_rows()
+def cross_entropy_backward(probs: Tensor[R, Vocab], targets: Sequence[int], scale: float) -> Tensor[R, Vocab]:
+    """d loss / d logits, through the softmax and the log together: p minus 1 at the target,
+    times `scale`, the weight of one prediction in the loss (1 / (B * T) for the mean over a
+    batch of B rows of T)."""
     rows = []
     for p, target in zip(probs.rows, targets):
         d = [v * scale for v in p]
         d[target] = (p[target] - 1.0) * scale
         rows.append(d)
-    return Tensor(logits.n_rows, logits.n_cols, rows)
+    return Tensor(probs.n_rows, probs.n_cols, rows)
 
 
 # --- The stages, backwards --------------------------------------------------------------------
@@ -320,8 +319,9 @@ def row_backward(ids: Sequence[int], targets: Sequence[int], params: Params, gra
         logits = model.lm_head(hidden, params, config)
     embed_call, *block_calls, head_call = expect_calls(calls, ("embed",) + ("transformer_block",) * config.n_layer
                                                        + ("lm_head",), "the forward pass")
-    loss = cross_entropy(logits, targets)
-    dx = lm_head_backward(cross_entropy_backward(logits, targets, scale), head_call, params, grad, config)
+    probs = logits.softmax_rows()
+    loss = cross_entropy(probs, targets)
+    dx = lm_head_backward(cross_entropy_backward(probs, targets, scale), head_call, params, grad, config)
     for block, block_grad, block_call in reversed(list(zip(params.h, grad.h, block_calls))):
         dx = transformer_block_backward(dx, block_call, block, block_grad, config)
     embed_backward(dx, ids, cast(int, embed_call.args["start"]), grad)

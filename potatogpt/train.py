@@ -30,17 +30,22 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from itertools import chain
 from dataclasses import dataclass
 from typing import TypeVar
 
 from . import backward
 from . import model
 from .config import GPT2Config
-from .fast import KernelLayout
+from .fast import KernelLayout, fast_weight
 from .fast.kernels import ExactWeight, prepare_exact
-from .model import Linear, Params
-from .tensor import One, Tensor, Weight, dot
+from .fast_backward import fast_products
+from .model import MLP, Attention, Block, LayerNorm, Linear, Params
+from .tensor import (ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, dot, from_rows,
+                     weight_from_flat, zeros)
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
@@ -68,13 +73,20 @@ def check_batch(batch: Batch, config: GPT2Config) -> int:
 
 
 def loss_and_gradients(params: Params, batch: Batch, config: GPT2Config) -> tuple[float, Params]:
-    """The batch's mean cross-entropy (nats) and its gradient with respect to every parameter."""
+    """The batch's mean cross-entropy (nats) and its gradient with respect to every parameter.
+
+    The storage of `params` picks how the products are computed, as it does for the forward
+    pass: "reference" runs backward.py exactly as written, every product by tensor.py's
+    `matmul`; "exact" (the default) runs the backward's products on the fast exact kernel too
+    (fast_backward.py).  The two agree to rounding (~1e-15)."""
     tokens = check_batch(batch, config)
     grads = backward.zero_gradients(params)
     scale = 1.0 / (len(batch) * tokens)
     total = 0.0
-    for row in batch:
-        total += backward.row_backward(row[:-1], row[1:], params, grads, config, scale)
+    plain = all(p.layout == "columns" for p in parameters(params))
+    with nullcontext() if plain else fast_products():
+        for row in batch:
+            total += backward.row_backward(row[:-1], row[1:], params, grads, config, scale)
     return total / len(batch), grads
 
 
@@ -84,7 +96,7 @@ def loss(params: Params, batch: Batch, config: GPT2Config) -> float:
     total = 0.0
     for row in batch:
         hidden = model.hidden_states(row[:-1], params, model.new_kv_cache(config), config)
-        total += backward.cross_entropy(model.lm_head(hidden, params, config), row[1:])
+        total += backward.cross_entropy(model.lm_head(hidden, params, config).softmax_rows(), row[1:])
     return total / len(batch)
 
 
@@ -97,12 +109,16 @@ class Parameter:
     name: str
     decay: bool  # AdamW's weight decay applies (matrices and embeddings, not biases or layer norms)
     layout: str  # "columns" (plain lists), "exact" (fast float tuples), or another fast layout's name
-    read: Callable[[], list[float]]
+    vectors: Callable[[], Sequence[Sequence[float]]]  # its rows or columns as held (not copied)
     write: Callable[[list[float]], None]
 
     @property
     def writable(self) -> bool:
         return self.layout in ("columns", "exact")
+
+    def read(self) -> list[float]:
+        """The numbers, flat, in the file's order (a new list)."""
+        return list(chain.from_iterable(self.vectors()))
 
 
 def weight_parameter(name: str, weight: Weight[I, O]) -> Parameter:
@@ -116,8 +132,10 @@ def weight_parameter(name: str, weight: Weight[I, O]) -> Parameter:
         inner = weight.fast.weight if isinstance(weight.fast, KernelLayout) else weight.fast
         layout = type(inner).__name__
 
-    def read() -> list[float]:
-        return [v for column in weight.columns for v in column]
+    def vectors() -> Sequence[Sequence[float]]:
+        if isinstance(weight.fast, KernelLayout) and isinstance(weight.fast.weight, ExactWeight):
+            return weight.fast.weight.columns  # (tuples: read without copying them out)
+        return weight.columns
 
     def write(flat: list[float]) -> None:
         n = weight.n_in
@@ -133,21 +151,21 @@ def weight_parameter(name: str, weight: Weight[I, O]) -> Parameter:
         else:
             raise ValueError(f"{name}: weights held as {layout} cannot be updated (see potatogpt/train.py)")
 
-    return Parameter(name, True, layout, read, write)
+    return Parameter(name, True, layout, vectors, write)
 
 
 def row_parameter(name: str, row: Tensor[One, I]) -> Parameter:
     """A bias or a layer norm's gain: one row, plain floats in every storage."""
 
-    def read() -> list[float]:
-        return list(row.rows[0])
+    def vectors() -> Sequence[Sequence[float]]:
+        return row.rows
 
     def write(flat: list[float]) -> None:
         if len(flat) != row.n_cols:
             raise ValueError(f"{name}: {len(flat)} numbers for a tensor of {row.n_cols}")
         row.rows[0][:] = flat
 
-    return Parameter(name, False, "columns", read, write)
+    return Parameter(name, False, "columns", vectors, write)
 
 
 def parameters(params: Params) -> list[Parameter]:
@@ -173,8 +191,9 @@ def named_gradients(grads: Params) -> dict[str, list[float]]:
 
 # --- Clipping and the learning-rate schedule ---------------------------------------------------------
 def gradient_norm(grads: Params) -> float:
-    """The global L2 norm: the square root of the sum of every gradient number squared."""
-    return math.sqrt(sum(dot(flat, flat) for flat in named_gradients(grads).values()))
+    """The global L2 norm: the square root of the sum of every gradient number squared, taken
+    as the norm of the tensors' norms, as torch does (math.hypot: one C loop, no overflow)."""
+    return math.hypot(*(math.hypot(*chain.from_iterable(p.vectors())) for p in parameters(grads)))
 
 
 def clip_gradients(grads: Params, max_norm: float) -> float:
@@ -187,7 +206,9 @@ def clip_gradients(grads: Params, max_norm: float) -> float:
     factor = max_norm / (norm + 1e-6)
     if factor < 1.0:
         for p in parameters(grads):
-            p.write([v * factor for v in p.read()])
+            for vector in p.vectors():
+                assert isinstance(vector, list)  # (gradients are plain lists: backward.zero_gradients)
+                vector[:] = [v * factor for v in vector]
     return norm
 
 
@@ -247,20 +268,19 @@ class AdamW:
         self.steps += 1
         beta1, beta2 = self.betas
         lr, eps = self.lr, self.eps
-        step_size = lr / (1.0 - beta1**self.steps)
+        keep1, keep2 = 1.0 - beta1, 1.0 - beta2  # (hoisted out of the loops below: same numbers)
+        minus_step_size = -(lr / (1.0 - beta1**self.steps))
         bias_correction2_sqrt = (1.0 - beta2**self.steps) ** 0.5
         for p in self.tensors:
             g = gradients[p.name]
             values = p.read()
             if len(g) != len(values):
                 raise ValueError(f"{p.name}: {len(g)} gradient numbers for {len(values)} parameters")
-            if p.decay and self.weight_decay:
-                shrink = 1.0 - lr * self.weight_decay
-                values = [w * shrink for w in values]
-            m = [a + (1.0 - beta1) * (b - a) for a, b in zip(self.exp_avg[p.name], g)]
-            v = [a * beta2 + (1.0 - beta2) * b * b for a, b in zip(self.exp_avg_sq[p.name], g)]
-            p.write([w + -step_size * a / (math.sqrt(s) / bias_correction2_sqrt + eps)
-                     for w, a, s in zip(values, m, v)])
+            shrink = 1.0 - lr * self.weight_decay if p.decay else 1.0
+            m = [a + keep1 * (b - a) for a, b in zip(self.exp_avg[p.name], g)]
+            v = [a * beta2 + keep2 * b * b for a, b in zip(self.exp_avg_sq[p.name], g)]
+            p.write([w * shrink + minus_step_size * a / (root / bias_correction2_sqrt + eps)
+                     for w, a, root in zip(values, m, map(math.sqrt, v))])
             self.exp_avg[p.name], self.exp_avg_sq[p.name] = m, v
 
     def state(self) -> dict[str, object]:
@@ -339,3 +359,39 @@ def gradient_check(params: Params, batch: Batch, config: GPT2Config, *, per_tens
             p.write(values)
             results.append(GradientCheck(p.name, index, analytic[p.name][index], (loss_up - loss_down) / (up - down)))
     return results
+
+
+# --- A new model ------------------------------------------------------------------------------------
+def init_params(config: GPT2Config, seed: int = 0, storage: str = "exact") -> Params:
+    """GPT-2's initialisation (as nanoGPT's): matrices and embeddings drawn from N(0, 0.02^2), the
+    two projections back into the residual stream from N(0, (0.02 / sqrt(2 * n_layer))^2) so that
+    the stream's variance does not grow with depth, biases 0, layer-norm gains 1.
+    `storage` is "exact" (the default, fast) or "reference" (plain columns)."""
+    if storage not in ("exact", "reference"):
+        raise ValueError(f"storage must be 'exact' or 'reference' for training, not {storage!r}")
+    rng = random.Random(seed)
+    n = config.n_embd
+    embed, hidden, qkv = Embed(n), Hidden(4 * n), Qkv(3 * n)
+    projection_std = 0.02 / math.sqrt(2 * config.n_layer)
+
+    def matrix(n_in: I, n_out: O, std: float = 0.02) -> Weight[I, O]:
+        flat = array("d", [rng.gauss(0.0, std) for _ in range(n_in * n_out)])
+        if storage == "reference":
+            return weight_from_flat(flat, n_in, n_out)
+        return fast_weight(flat, n_in, n_out, "exact")
+
+    def linear(n_in: I, n_out: O, std: float = 0.02) -> Linear[I, O]:
+        return Linear(matrix(n_in, n_out, std), zeros(ONE, n_out))
+
+    def layer_norm() -> LayerNorm:
+        return LayerNorm(from_rows([[1.0] * n], ONE, embed), zeros(ONE, embed))
+
+    wte = Embedding(matrix(embed, Vocab(config.vocab_size)))
+    wpe = Embedding(weight_from_flat(array("d", [rng.gauss(0.0, 0.02) for _ in range(config.n_ctx * n)]),
+                                     embed, Ctx(config.n_ctx)))
+    blocks = [Block(ln_1=layer_norm(),
+                    attn=Attention(c_attn=linear(embed, qkv), c_proj=linear(embed, embed, projection_std)),
+                    ln_2=layer_norm(),
+                    mlp=MLP(c_fc=linear(embed, hidden), c_proj=linear(hidden, embed, projection_std)))
+              for _ in range(config.n_layer)]
+    return Params(wte=wte, wpe=wpe, h=blocks, ln_f=layer_norm())

@@ -1,0 +1,91 @@
+"""Speed for training: the backward pass's products on the fast exact kernel.
+
+Everything here is an optimisation of arithmetic that backward.py does plainly; it changes how fast
+a gradient is computed, not what it is.  tests/test_backward.py checks each function here against
+its plain original, and the whole gradient against the plain one.
+
+Most of a training step's time is the two products of `backward.product_backward`, for y = x @ W:
+
+    dx = dy @ W^T        T x n_out times n_out x n_in
+    dW = x^T @ dy        n_in x T times T x n_out: n_in * n_out dot products of length T
+
+The plain version runs one `dot` (a Python-level call) per entry, and for dW each is only T
+multiply-adds long (a short training line has T = 8), so the calls cost more than the arithmetic.
+Here both products run on fast/kernels.py's exact layout (`ExactWeight`: a whole row of outputs
+per `map(math.dist, ...)`, run from C, through the identity w . x = (|w|^2 + |x|^2 - |w - x|^2) / 2
+with the inputs scaled by a power of two; float64 to ~1e-16 of |w| |x|).  The operands are
+transposed by `zip(*rows)`, which builds the tuples the kernel wants in C, and dW is computed in the
+orientation with fewer rows, since each row of the product pays a fixed cost (scaling it).
+
+`fast_products()` puts this module's `product_backward` in backward.py's place while a gradient is
+computed, the way instruments.record() swaps model.py's stages: backward.py calls its stages
+through its module globals, so the formulas stay as they are written there.  W^T of each weight is
+prepared once per `fast_products()` block (the weights do not change inside one, and every row of
+a batch multiplies by the same W^T).  Like record(), this is per process and not thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+from . import backward
+from .fast import KernelLayout, kernels
+from .fast.kernels import ExactWeight, prepare_exact
+from .tensor import Tensor, Weight
+
+I = TypeVar("I", bound=int)
+O = TypeVar("O", bound=int)
+R = TypeVar("R", bound=int)
+
+# id(W) -> (W, W^T prepared), for the block of fast_products() in progress.  (W is kept so its id
+# cannot be reused by another object while the entry lives.)
+_transposed: dict[int, tuple[object, ExactWeight]] = {}
+
+
+def columns_of(weight: Weight[I, O]) -> Sequence[Sequence[float]]:
+    """W's columns without copying them when it already holds them (plain, or exact tuples)."""
+    if isinstance(weight.fast, KernelLayout) and isinstance(weight.fast.weight, ExactWeight):
+        return weight.fast.weight.columns
+    return weight.columns
+
+
+def transposed(weight: Weight[I, O]) -> ExactWeight:
+    """W^T in the exact layout: its columns are W's rows."""
+    cached = _transposed.get(id(weight))
+    if cached is not None and cached[0] is weight:
+        return cached[1]
+    prepared = prepare_exact(list(zip(*columns_of(weight))))
+    _transposed[id(weight)] = (weight, prepared)
+    return prepared
+
+
+def product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tuple[Tensor[R, I], Weight[I, O]]:
+    """backward.product_backward, on the exact kernel: dx = dy @ W^T and dW = x^T @ dy."""
+    n_rows, (n_in, n_out) = x.n_rows, w.shape
+    dx = Tensor(n_rows, n_in, kernels.matmul_weight(dy.rows, transposed(w)))
+    x_columns = list(zip(*x.rows))  # x^T's rows, x's columns: n_in tuples of T
+    dy_columns = list(zip(*dy.rows))  # n_out tuples of T
+    if n_rows == 0:
+        columns = [[0.0] * n_in for _ in range(n_out)]
+    elif n_in <= n_out:
+        # Row i of dW = (column i of x) . (each column of dy): n_in rows, then turned into columns.
+        by_row = kernels.matmul_weight(x_columns, prepare_exact(dy_columns))
+        columns = [list(c) for c in zip(*by_row)]
+    else:
+        # Column j of dW = (column j of dy) . (each column of x): the columns directly.
+        columns = kernels.matmul_weight(dy_columns, prepare_exact(x_columns))
+    return dx, Weight(n_in, n_out, columns=columns)
+
+
+@contextmanager
+def fast_products() -> Iterator[None]:
+    """Inside the block, backward.py's products run on the exact kernel (see the docstring)."""
+    plain = backward.product_backward
+    backward.product_backward = product_backward
+    try:
+        yield
+    finally:
+        backward.product_backward = plain
+        _transposed.clear()
