@@ -14,8 +14,10 @@ also rebuilds the exact layouts of the updated weights.  Two shapes:
   small    4 layers, n_embd 64, 4 heads, context 64, byte-level vocabulary: ~0.2M parameters,
            B = 4 rows of T = 64 tokens per step
 
-Timings on a shared machine wander; the step time reported is the median over all steps, and the
-best block median (blocks of --block steps) as the figure least disturbed by other processes.
+Timings on a shared machine wander: each step is timed by the CPU time this process spent on it
+(time.process_time, which another process's work does not add to) as well as by the wall clock.
+The figures are the median over all steps, and the best median of blocks of --block steps (the
+one least disturbed by other processes sharing the cores).
 The matrix-product share comes from a second, instrumented run of the same steps: the time inside
 every product (tensor.matmul, the fast kernels' matmul_weight, whether forward or backward)
 divided by the step time of that run.  --plain loads the parameters as storage="reference"
@@ -99,18 +101,24 @@ def product_timer() -> Iterator[list[float]]:
             setattr(module, name, function)
 
 
-def run(shape: Shape, steps: list[list[list[int]]], storage: str) -> list[float]:
-    """Seconds per training step, one entry per step."""
+def run(shape: Shape, steps: list[list[list[int]]], storage: str) -> tuple[list[float], list[float]]:
+    """Seconds per training step, CPU and wall clock, one entry per step."""
     params = train.init_params(shape.config, seed=1, storage=storage)
     opt = train.AdamW(params, lr=1e-3)
-    times = []
+    cpu, wall = [], []
     for batch in steps:
-        start = time.perf_counter()
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
         _loss, grads = train.loss_and_gradients(params, batch, shape.config)
         train.clip_gradients(grads, 1.0)
         opt.step(grads)
-        times.append(time.perf_counter() - start)
-    return times
+        cpu.append(time.process_time() - start_cpu)
+        wall.append(time.perf_counter() - start_wall)
+    return cpu, wall
+
+
+def best_block(times: list[float], block: int) -> float:
+    medians = [statistics.median(times[i : i + block]) for i in range(0, len(times) - block + 1, block)]
+    return min(medians or [statistics.median(times)])
 
 
 def report(name: str, shape: Shape, steps: int, block: int, storage: str) -> None:
@@ -118,18 +126,18 @@ def report(name: str, shape: Shape, steps: int, block: int, storage: str) -> Non
     n_params = sum(len(p.read()) for p in train.parameters(train.init_params(c, storage=storage)))
     data = batches(shape, steps + 5, seed=0)
     run(shape, data[:5], storage)  # warm up
-    times = run(shape, data[5:], storage)
-    blocks = [statistics.median(times[i : i + block]) for i in range(0, len(times) - block + 1, block)] or [
-        statistics.median(times)]
+    cpu, wall = run(shape, data[5:], storage)
     with product_timer() as spent:
-        timed = run(shape, data[5:], storage)
+        _cpu, timed = run(shape, data[5:], storage)
     share = spent[0] / sum(timed)
-    median = statistics.median(times)
+    median = statistics.median(cpu)
     tokens = shape.rows * shape.tokens
     print(f"{name}: {c.n_layer} layer(s), n_embd {c.n_embd}, {c.n_head} heads, context {c.n_ctx}, vocab {c.vocab_size}, "
           f"{n_params:,} parameters; B={shape.rows} x T={shape.tokens}; storage={storage}; {steps} steps")
-    print(f"  {median * 1e3:8.2f} ms/step median   {min(blocks) * 1e3:8.2f} ms/step best block of {block}"
-          f"   {tokens / median:9.0f} tokens/s   {100 * share:4.1f}% of the step in matrix products")
+    print(f"  CPU  {median * 1e3:8.2f} ms/step median  {best_block(cpu, block) * 1e3:8.2f} best block of {block}"
+          f"   {tokens / median:9.0f} tokens/s")
+    print(f"  wall {statistics.median(wall) * 1e3:8.2f} ms/step median  {best_block(wall, block) * 1e3:8.2f} best block"
+          f"   {100 * share:4.1f}% of the step in matrix products (timed run)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,7 +14,8 @@ multiply-adds long (a short training line has T = 8), so the calls cost more tha
 Here both products run on fast/kernels.py's exact layout (`ExactWeight`: a whole row of outputs
 per `map(math.dist, ...)`, run from C, through the identity w . x = (|w|^2 + |x|^2 - |w - x|^2) / 2
 with the inputs scaled by a power of two; float64 to ~1e-16 of |w| |x|).  The operands are
-transposed by `zip(*rows)`, which builds the tuples the kernel wants in C, and dW is computed in the
+transposed by `zip(*rows)`, which builds the tuples the kernel wants in C (so they go into
+`ExactWeight` as they are, without prepare_exact's copy and checks), and dW is computed in the
 orientation with fewer rows, since each row of the product pays a fixed cost (scaling it).
 
 `fast_products()` puts this module's `product_backward` in backward.py's place while a gradient is
@@ -32,7 +33,7 @@ from typing import TypeVar
 
 from . import backward
 from .fast import KernelLayout, kernels
-from .fast.kernels import ExactWeight, prepare_exact
+from .fast.kernels import ExactWeight
 from .tensor import Tensor, Weight
 
 I = TypeVar("I", bound=int)
@@ -56,7 +57,7 @@ def transposed(weight: Weight[I, O]) -> ExactWeight:
     cached = _transposed.get(id(weight))
     if cached is not None and cached[0] is weight:
         return cached[1]
-    prepared = prepare_exact(list(zip(*columns_of(weight))))
+    prepared = ExactWeight(list(zip(*columns_of(weight))), weight.n_out)
     _transposed[id(weight)] = (weight, prepared)
     return prepared
 
@@ -71,11 +72,11 @@ def product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tupl
         columns = [[0.0] * n_in for _ in range(n_out)]
     elif n_in <= n_out:
         # Row i of dW = (column i of x) . (each column of dy): n_in rows, then turned into columns.
-        by_row = kernels.matmul_weight(x_columns, prepare_exact(dy_columns))
+        by_row = kernels.matmul_weight(x_columns, ExactWeight(dy_columns, n_rows))
         columns = [list(c) for c in zip(*by_row)]
     else:
         # Column j of dW = (column j of dy) . (each column of x): the columns directly.
-        columns = kernels.matmul_weight(dy_columns, prepare_exact(x_columns))
+        columns = kernels.matmul_weight(dy_columns, ExactWeight(x_columns, n_rows))
     return dx, Weight(n_in, n_out, columns=columns)
 
 

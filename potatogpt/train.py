@@ -33,7 +33,8 @@ import random
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from itertools import chain
+from itertools import chain, repeat
+from operator import mul
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -41,7 +42,7 @@ from . import backward
 from . import model
 from .config import GPT2Config
 from .fast import KernelLayout, fast_weight
-from .fast.kernels import ExactWeight, prepare_exact
+from .fast.kernels import ExactWeight
 from .fast_backward import fast_products
 from .model import MLP, Attention, Block, LayerNorm, Linear, Params
 from .tensor import (ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, dot, from_rows,
@@ -147,7 +148,7 @@ def weight_parameter(name: str, weight: Weight[I, O]) -> Parameter:
         elif layout == "exact":
             # The exact layout keeps each column's squared norm beside it: build it again from the
             # new numbers (never patch the tuples: a stale norm would silently change every product).
-            weight.fast = KernelLayout(prepare_exact([tuple(flat[j * n : (j + 1) * n]) for j in range(weight.n_out)]))
+            weight.fast = KernelLayout(ExactWeight([tuple(flat[j * n : (j + 1) * n]) for j in range(weight.n_out)], n))
         else:
             raise ValueError(f"{name}: weights held as {layout} cannot be updated (see potatogpt/train.py)")
 
@@ -208,7 +209,7 @@ def clip_gradients(grads: Params, max_norm: float) -> float:
         for p in parameters(grads):
             for vector in p.vectors():
                 assert isinstance(vector, list)  # (gradients are plain lists: backward.zero_gradients)
-                vector[:] = [v * factor for v in vector]
+                vector[:] = map(mul, vector, repeat(factor))  # every entry times factor
     return norm
 
 
