@@ -43,7 +43,7 @@ from . import model
 from .config import GPT2Config
 from .fast import KernelLayout, fast_weight
 from .fast.kernels import ExactWeight
-from .fast_backward import fast_products
+from .fast_train import cycle_collector_paused, fast_products
 from .model import MLP, Attention, Block, LayerNorm, Linear, Params
 from .tensor import (ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, dot, from_rows,
                      weight_from_flat, zeros)
@@ -79,13 +79,13 @@ def loss_and_gradients(params: Params, batch: Batch, config: GPT2Config) -> tupl
     The storage of `params` picks how the products are computed, as it does for the forward
     pass: "reference" runs backward.py exactly as written, every product by tensor.py's
     `matmul`; "exact" (the default) runs the backward's products on the fast exact kernel too
-    (fast_backward.py).  The two agree to rounding (~1e-15)."""
+    (fast_train.py).  The two agree to rounding (~1e-15)."""
     tokens = check_batch(batch, config)
     grads = backward.zero_gradients(params)
     scale = 1.0 / (len(batch) * tokens)
     total = 0.0
     plain = all(p.layout == "columns" for p in parameters(params))
-    with nullcontext() if plain else fast_products():
+    with nullcontext() if plain else fast_products(), cycle_collector_paused():
         for row in batch:
             total += backward.row_backward(row[:-1], row[1:], params, grads, config, scale)
     return total / len(batch), grads
@@ -272,17 +272,18 @@ class AdamW:
         keep1, keep2 = 1.0 - beta1, 1.0 - beta2  # (hoisted out of the loops below: same numbers)
         minus_step_size = -(lr / (1.0 - beta1**self.steps))
         bias_correction2_sqrt = (1.0 - beta2**self.steps) ** 0.5
-        for p in self.tensors:
-            g = gradients[p.name]
-            values = p.read()
-            if len(g) != len(values):
-                raise ValueError(f"{p.name}: {len(g)} gradient numbers for {len(values)} parameters")
-            shrink = 1.0 - lr * self.weight_decay if p.decay else 1.0
-            m = [a + keep1 * (b - a) for a, b in zip(self.exp_avg[p.name], g)]
-            v = [a * beta2 + keep2 * b * b for a, b in zip(self.exp_avg_sq[p.name], g)]
-            p.write([w * shrink + minus_step_size * a / (root / bias_correction2_sqrt + eps)
-                     for w, a, root in zip(values, m, map(math.sqrt, v))])
-            self.exp_avg[p.name], self.exp_avg_sq[p.name] = m, v
+        with cycle_collector_paused():  # (see fast_train.py)
+            for p in self.tensors:
+                g = gradients[p.name]
+                values = p.read()
+                if len(g) != len(values):
+                    raise ValueError(f"{p.name}: {len(g)} gradient numbers for {len(values)} parameters")
+                shrink = 1.0 - lr * self.weight_decay if p.decay else 1.0
+                m = [a + keep1 * (b - a) for a, b in zip(self.exp_avg[p.name], g)]
+                v = [a * beta2 + keep2 * b * b for a, b in zip(self.exp_avg_sq[p.name], g)]
+                p.write([w * shrink + minus_step_size * a / (root / bias_correction2_sqrt + eps)
+                         for w, a, root in zip(values, m, map(math.sqrt, v))])
+                self.exp_avg[p.name], self.exp_avg_sq[p.name] = m, v
 
     def state(self) -> dict[str, object]:
         """Everything a later run needs to continue exactly, as plain JSON-ready data (floats

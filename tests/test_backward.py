@@ -19,7 +19,7 @@ from typing import TypeVar
 import pytest
 
 import potatogpt
-from potatogpt import backward, fast_backward, model, train
+from potatogpt import backward, fast_train, model, train
 from potatogpt.api import Storage
 from potatogpt.convert.export import convert
 from potatogpt.fast import fast_weight
@@ -131,7 +131,7 @@ def test_plain_and_fast_products_give_the_same_gradients(folders: dict[str, Path
     named_plain, named_fast = train.named_gradients(grads_plain), train.named_gradients(grads_fast)
     for tensor, values in named_plain.items():
         assert relative_error(named_fast[tensor], values) < 1e-12, tensor
-    assert backward.product_backward is not fast_backward.product_backward  # put back afterwards
+    assert backward.product_backward is not fast_train.product_backward  # put back afterwards
 
 
 # --- The fast products against the plain ones ------------------------------------------------------
@@ -149,7 +149,7 @@ def test_fast_product_backward_matches_the_plain_one(n_rows: int, n_in: int, n_o
     if exact_layout:
         w = fast_weight(array("d", [v for c in columns for v in c]), Embed(n_in), Hidden(n_out), "exact")
     dx_plain, dw_plain = backward.product_backward(dy, x, w)
-    with fast_backward.fast_products():
+    with fast_train.fast_products():
         dx_fast, dw_fast = backward.product_backward(dy, x, w)
         dx_again, _ = backward.product_backward(dy, x, w)  # (W^T from the cache this time)
     assert dx_fast.shape == dx_plain.shape and dw_fast.shape == dw_plain.shape
@@ -162,7 +162,7 @@ def test_fast_products_handle_zero_gradients() -> None:
     dy = from_rows([[0.0, 0.0]], ONE, Hidden(2))
     x = from_rows([[1.0, 2.0, 3.0]], ONE, Embed(3))
     w = weight_from_rows([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], Embed(3), Hidden(2))
-    with fast_backward.fast_products():
+    with fast_train.fast_products():
         dx, dw = backward.product_backward(dy, x, w)
     assert dx.rows == [[0.0, 0.0, 0.0]] and dw.columns == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
 
