@@ -21,9 +21,10 @@ AdamW refuses those, in one line, when it is made.
 Tensors are named as in manifest.json (`wte.weight`, `h.0.attn.c_attn.weight`, ...) and flattened
 in their file's order: matrices [out, in], i.e. one Weight column after another.
 
-Dropout is not implemented: model.py's forward pass has none (GPT-2's inference needs none), and
-adding it would mean a second forward pass or changing model.py.  It is off by default in the
-training recipes this follows anyway (nanoGPT, llm.c fine-tuning).
+Dropout is not implemented: model.py's forward pass has none (inference needs none), and adding it
+would mean changing model.py or keeping a second forward pass.  The recipes this follows train
+without it: nanoGPT's default is dropout = 0.0 ("for pretraining 0 is good"), and llm.c's
+train_gpt2.c has none.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ import random
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import mul
-from dataclasses import dataclass
 from typing import TypeVar
 
 from . import backward
@@ -45,7 +46,7 @@ from .fast import KernelLayout, fast_weight
 from .fast.kernels import ExactWeight
 from .fast_train import cycle_collector_paused, fast_products
 from .model import MLP, Attention, Block, LayerNorm, Linear, Params
-from .tensor import (ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, dot, from_rows,
+from .tensor import (ONE, Ctx, Embed, Embedding, Hidden, One, Qkv, Tensor, Vocab, Weight, from_rows,
                      weight_from_flat, zeros)
 
 I = TypeVar("I", bound=int)
