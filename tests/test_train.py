@@ -311,3 +311,24 @@ def test_init_params_has_gpt2s_initialisation() -> None:
     assert std(named["h.1.mlp.c_proj.weight"]) == pytest.approx(0.02 / math.sqrt(4), rel=0.05)
     assert named["h.0.ln_1.weight"] == [1.0] * 32 and named["h.0.attn.c_attn.bias"] == [0.0] * 96
     assert train.init_params(config, seed=0).wte.T.column(7) == params.wte.T.column(7)  # seeded
+
+
+def test_big_tensors_keep_their_moments_as_arrays_with_the_same_numbers(folders: dict[str, Path],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = batch_of(reference("tiny"))
+
+    def run() -> tuple[list[float], train.AdamW]:
+        gpt = potatogpt.load(folders["tiny"])
+        opt = train.AdamW(gpt.params, lr=1e-2)
+        for _ in range(3):
+            _loss, grads = train.loss_and_gradients(gpt.params, batch, gpt.config)
+            opt.step(grads)
+        return train.parameters(gpt.params)[0].read(), opt
+
+    as_lists, opt_lists = run()
+    monkeypatch.setattr(train, "LARGE_TENSOR", 500)  # wte (1024 numbers) and wpe (512) count as big
+    as_arrays, opt_arrays = run()
+    assert type(opt_arrays.exp_avg["wte.weight"]).__name__ == "array" and type(opt_lists.exp_avg["wte.weight"]) is list
+    assert isinstance(opt_arrays.exp_avg_sq["h.0.ln_1.bias"], list)
+    assert as_arrays == as_lists
+    assert opt_arrays.state() == opt_lists.state()
