@@ -7,7 +7,8 @@ the plain ones, and whole gradients with them against whole gradients without.
     product_backward, fast_products()   the backward pass's products on the fast exact kernel
     cycle_collector_paused()            no cyclic garbage collection in the middle of a step
 
-Most of a training step's time is the two products of `backward.product_backward`, for y = x @ W:
+The largest part of a training step is the two products of `backward.product_backward`, for
+y = x @ W:
 
     dx = dy @ W^T        T x n_out times n_out x n_in
     dW = x^T @ dy        n_in x T times T x n_out: n_in * n_out dot products of length T

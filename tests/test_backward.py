@@ -8,6 +8,7 @@ check each backward function against central differences of the model.py stage i
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import random
@@ -283,3 +284,20 @@ def test_a_changed_forward_stage_is_reported_not_differentiated_wrongly(folders:
         from_rows([[0.0] * x.n_cols], ONE, x.n_cols))))
     with pytest.raises(RuntimeError, match="model.ffn called"):
         train.loss_and_gradients(gpt.params, [[1, 2, 3]], gpt.config)
+
+
+def test_the_cycle_collector_is_paused_only_inside_the_block() -> None:
+    assert gc.isenabled()
+    with fast_train.cycle_collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with fast_train.cycle_collector_paused():
+            pass
+        assert not gc.isenabled()  # (left as the caller had it)
+    finally:
+        gc.enable()
+    with pytest.raises(ZeroDivisionError), fast_train.cycle_collector_paused():
+        1 / 0
+    assert gc.isenabled()
