@@ -4,9 +4,10 @@ share of a step spent in the matrix products.
     python bench/bench_train.py                    # both shapes, exact storage (the default)
     python bench/bench_train.py --shape tiny --steps 500 --plain
 
-A training step here is what a training loop does each step: train.loss_and_gradients (the
-forward pass, recorded, and the backward pass), train.clip_gradients, then AdamW.step, which
-also rebuilds the exact layouts of the updated weights.  Two shapes:
+A training step here is train.loss_and_gradients (the forward pass, recorded, and the backward
+pass) then AdamW.step (which also rebuilds the exact layouts of the updated weights); each shape
+is timed again with train.clip_gradients between the two, as a training loop with --grad-clip
+runs it.  Two shapes:
 
   tiny     1 layer, n_embd 16, 4 heads, context 16, byte-level vocabulary (257): ~7.7k parameters,
            one 8-character line per step (B = 1 row of T = 8 tokens, after an <|endoftext|>),
@@ -101,7 +102,7 @@ def product_timer() -> Iterator[list[float]]:
             setattr(module, name, function)
 
 
-def run(shape: Shape, steps: list[list[list[int]]], storage: str) -> tuple[list[float], list[float]]:
+def run(shape: Shape, steps: list[list[list[int]]], storage: str, clip: bool) -> tuple[list[float], list[float]]:
     """Seconds per training step, CPU and wall clock, one entry per step."""
     params = train.init_params(shape.config, seed=1, storage=storage)
     opt = train.AdamW(params, lr=1e-3)
@@ -109,7 +110,8 @@ def run(shape: Shape, steps: list[list[list[int]]], storage: str) -> tuple[list[
     for batch in steps:
         start_cpu, start_wall = time.process_time(), time.perf_counter()
         _loss, grads = train.loss_and_gradients(params, batch, shape.config)
-        train.clip_gradients(grads, 1.0)
+        if clip:
+            train.clip_gradients(grads, 1.0)
         opt.step(grads)
         cpu.append(time.process_time() - start_cpu)
         wall.append(time.perf_counter() - start_wall)
@@ -125,19 +127,21 @@ def report(name: str, shape: Shape, steps: int, block: int, storage: str) -> Non
     c = shape.config
     n_params = sum(len(p.read()) for p in train.parameters(train.init_params(c, storage=storage)))
     data = batches(shape, steps + 5, seed=0)
-    run(shape, data[:5], storage)  # warm up
-    cpu, wall = run(shape, data[5:], storage)
-    with product_timer() as spent:
-        _cpu, timed = run(shape, data[5:], storage)
-    share = spent[0] / sum(timed)
-    median = statistics.median(cpu)
-    tokens = shape.rows * shape.tokens
+    run(shape, data[:5], storage, clip=True)  # warm up
     print(f"{name}: {c.n_layer} layer(s), n_embd {c.n_embd}, {c.n_head} heads, context {c.n_ctx}, vocab {c.vocab_size}, "
           f"{n_params:,} parameters; B={shape.rows} x T={shape.tokens}; storage={storage}; {steps} steps")
-    print(f"  CPU  {median * 1e3:8.2f} ms/step median  {best_block(cpu, block) * 1e3:8.2f} best block of {block}"
-          f"   {tokens / median:9.0f} tokens/s")
-    print(f"  wall {statistics.median(wall) * 1e3:8.2f} ms/step median  {best_block(wall, block) * 1e3:8.2f} best block"
-          f"   {100 * share:4.1f}% of the step in matrix products (timed run)")
+    tokens = shape.rows * shape.tokens
+    for clip in (False, True):
+        cpu, wall = run(shape, data[5:], storage, clip)
+        median = statistics.median(cpu)
+        what = "forward + backward + AdamW" + (" + clipping" if clip else "")
+        print(f"  {what}:")
+        print(f"    CPU  {median * 1e3:8.2f} ms/step median  {best_block(cpu, block) * 1e3:8.2f} best block of {block}"
+              f"   {tokens / median:9.0f} tokens/s")
+        print(f"    wall {statistics.median(wall) * 1e3:8.2f} ms/step median  {best_block(wall, block) * 1e3:8.2f} best block")
+    with product_timer() as spent:
+        _cpu, timed = run(shape, data[5:], storage, clip=True)
+    print(f"  {100 * spent[0] / sum(timed):4.1f}% of the step in matrix products (an instrumented run, wall clock)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

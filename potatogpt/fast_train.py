@@ -5,6 +5,8 @@ fast a step runs, not what it computes.  tests/test_backward.py checks the produ
 the plain ones, and whole gradients with them against whole gradients without.
 
     product_backward, fast_products()   the backward pass's products on the fast exact kernel
+                                        (small ones as plain sums of products, without the rest)
+    accumulate                          a gradient's first contribution copied, not added to zeros
     cycle_collector_paused()            no cyclic garbage collection in the middle of a step
 
 The largest part of a training step is the two products of `backward.product_backward`, for
@@ -34,16 +36,18 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from operator import add, mul
+from typing import TypeVar, overload
 
 from . import backward
 from .fast import KernelLayout, kernels
 from .fast.kernels import ExactWeight
-from .tensor import Tensor, Weight
+from .tensor import ShapeError, Tensor, Weight
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
 R = TypeVar("R", bound=int)
+C = TypeVar("C", bound=int)
 
 # id(W) -> (W, W^T prepared), for the block of fast_products() in progress.  (W is kept so its id
 # cannot be reused by another object while the entry lives.)
@@ -67,9 +71,16 @@ def transposed(weight: Weight[I, O]) -> ExactWeight:
     return prepared
 
 
+# Below this many multiply-adds (per product), preparing the kernel's operands costs more than it
+# saves: attention's products per head (T x T x head_dim) are done as plain sums of products.
+SMALL_PRODUCT = 1024
+
+
 def product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tuple[Tensor[R, I], Weight[I, O]]:
     """backward.product_backward, on the exact kernel: dx = dy @ W^T and dW = x^T @ dy."""
     n_rows, (n_in, n_out) = x.n_rows, w.shape
+    if n_rows * n_in * n_out < SMALL_PRODUCT:
+        return small_product_backward(dy, x, w)
     dx = Tensor(n_rows, n_in, kernels.matmul_weight(dy.rows, transposed(w)))
     x_columns = list(zip(*x.rows))  # x^T's rows, x's columns: n_in tuples of T
     dy_columns = list(zip(*dy.rows))  # n_out tuples of T
@@ -85,15 +96,45 @@ def product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tupl
     return dx, Weight(n_in, n_out, columns=columns)
 
 
+def small_product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tuple[Tensor[R, I], Weight[I, O]]:
+    """The same two products for small operands, as tensor.dot's plain sums of products (so the
+    same numbers as backward.py's), without the Tensors made on the way (transposes, W^T)."""
+    w_rows = list(zip(*columns_of(w)))  # row i of W: what input i feeds to every output
+    dx = [[sum(map(mul, d, w_row)) for w_row in w_rows] for d in dy.rows]
+    x_columns = list(zip(*x.rows))
+    dw = [[sum(map(mul, x_column, dy_column)) for x_column in x_columns] for dy_column in zip(*dy.rows)]
+    return Tensor(x.n_rows, w.n_in, dx), Weight(w.n_in, w.n_out, columns=dw)
+
+
+@overload
+def accumulate(into: Tensor[R, C], delta: Tensor[R, C]) -> None: ...
+@overload
+def accumulate(into: Weight[I, O], delta: Weight[I, O]) -> None: ...
+def accumulate(into: Tensor[R, C] | Weight[I, O], delta: Tensor[R, C] | Weight[I, O]) -> None:
+    """backward.accumulate, into += delta, where most buffers get one contribution per step: a
+    row or column still all zeros takes delta's numbers by a copy (0.0 + d is d), in C, instead of
+    one addition per number.  (any() stops at the first nonzero number of a used buffer.)"""
+    if into.shape != delta.shape:
+        raise ShapeError(f"accumulate: a gradient of shape {delta.shape} into a buffer of shape {into.shape}")
+    targets = into.rows if isinstance(into, Tensor) else into.columns
+    sources = delta.rows if isinstance(delta, Tensor) else delta.columns
+    for target, source in zip(targets, sources):
+        if any(target):
+            target[:] = map(add, target, source)
+        else:
+            target[:] = source
+
+
 @contextmanager
 def fast_products() -> Iterator[None]:
-    """Inside the block, backward.py's products run on the exact kernel (see the docstring)."""
-    plain = backward.product_backward
-    backward.product_backward = product_backward
+    """Inside the block, backward.py's products run on the exact kernel and its gradient buffers
+    fill by `accumulate` above (see the docstring)."""
+    plain_product, plain_accumulate = backward.product_backward, backward.accumulate
+    backward.product_backward, backward.accumulate = product_backward, accumulate
     try:
         yield
     finally:
-        backward.product_backward = plain
+        backward.product_backward, backward.accumulate = plain_product, plain_accumulate
         _transposed.clear()
 
 

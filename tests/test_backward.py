@@ -32,6 +32,7 @@ from potatogpt.tensor import (
     HeadDim,
     Hidden,
     Seq,
+    ShapeError,
     Tensor,
     Vocab,
     Weight,
@@ -142,7 +143,9 @@ def random_rows(rng: random.Random, n_rows: R, n_cols: C) -> Tensor[R, C]:
 
 @pytest.mark.parametrize(("n_rows", "n_in", "n_out"), [(8, 16, 257), (8, 64, 16), (5, 3, 3), (1, 7, 2), (3, 1, 1)])
 @pytest.mark.parametrize("exact_layout", [False, True])
-def test_fast_product_backward_matches_the_plain_one(n_rows: int, n_in: int, n_out: int, exact_layout: bool) -> None:
+def test_fast_product_backward_matches_the_plain_one(n_rows: int, n_in: int, n_out: int, exact_layout: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fast_train, "SMALL_PRODUCT", 0)  # every shape through the kernel
     rng = random.Random(n_rows * 1000 + n_in * 10 + n_out)
     dy, x = random_rows(rng, Seq(n_rows), Hidden(n_out)), random_rows(rng, Seq(n_rows), Embed(n_in))
     columns = [[rng.gauss(0.0, 1.0) for _ in range(n_in)] for _ in range(n_out)]
@@ -159,7 +162,38 @@ def test_fast_product_backward_matches_the_plain_one(n_rows: int, n_in: int, n_o
             assert a == pytest.approx(b, rel=1e-13, abs=1e-13)
 
 
-def test_fast_products_handle_zero_gradients() -> None:
+@pytest.mark.parametrize(("n_rows", "n_in", "n_out"), [(8, 8, 4), (8, 4, 8), (3, 2, 5)])
+def test_small_products_are_the_plain_sums_exactly(n_rows: int, n_in: int, n_out: int) -> None:
+    """Below SMALL_PRODUCT multiply-adds, the fast path sums products as tensor.dot does: the
+    same numbers as backward.py's, to the bit."""
+    assert n_rows * n_in * n_out < fast_train.SMALL_PRODUCT
+    rng = random.Random(n_rows + n_in + n_out)
+    dy, x = random_rows(rng, Seq(n_rows), Hidden(n_out)), random_rows(rng, Seq(n_rows), Embed(n_in))
+    w = Weight(Embed(n_in), Hidden(n_out), columns=[[rng.gauss(0.0, 1.0) for _ in range(n_in)] for _ in range(n_out)])
+    dx_plain, dw_plain = backward.product_backward(dy, x, w)
+    dx_fast, dw_fast = fast_train.product_backward(dy, x, w)
+    assert dx_fast.rows == dx_plain.rows and dw_fast.columns == dw_plain.columns
+
+
+def test_fast_accumulate_copies_into_zeros_and_adds_otherwise() -> None:
+    rng = random.Random(9)
+    buffer = backward.zero_weight(Embed(3), Hidden(4))
+    delta = Weight(Embed(3), Hidden(4), columns=[[rng.gauss(0.0, 1.0) for _ in range(3)] for _ in range(4)])
+    plain = backward.zero_weight(Embed(3), Hidden(4))
+    buffer.columns[1][2] = plain.columns[1][2] = 0.25  # one column already used
+    for _ in range(2):
+        fast_train.accumulate(buffer, delta)
+        backward.accumulate(plain, delta)
+    assert buffer.columns == plain.columns
+    bias, row = from_rows([[0.0, 0.0]], ONE, Hidden(2)), from_rows([[1.5, -2.0]], ONE, Hidden(2))
+    fast_train.accumulate(bias, row)
+    assert bias.rows == [[1.5, -2.0]] and bias.rows[0] is not row.rows[0]
+    with pytest.raises(ShapeError):
+        fast_train.accumulate(bias, from_rows([[1.0, 2.0, 3.0]], ONE, Hidden(3)))
+
+
+def test_fast_products_handle_zero_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fast_train, "SMALL_PRODUCT", 0)  # (the kernel, not the plain sums)
     dy = from_rows([[0.0, 0.0]], ONE, Hidden(2))
     x = from_rows([[1.0, 2.0, 3.0]], ONE, Embed(3))
     w = weight_from_rows([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], Embed(3), Hidden(2))
