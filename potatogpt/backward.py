@@ -21,14 +21,19 @@ so one forward pass leaves a tree of `Call`s: `transformer_block`'s call holds, 
 list, the calls it made (`layer_norm`, `mha`, `layer_norm`, `ffn`), each with its inputs and its
 output.  A composite stage's backward (`ffn_backward`, `mha_backward`, ...) receives its recorded
 call and reads its inner calls in the order model.py made them; the small stages
-(`gelu_backward`, `linear_backward`, ...) receive plain tensors.  Only the arguments model.py
-already passes are kept: layer norm's mean and 1/std are recomputed from its input (one pass over
-a row, cheaper than keeping them), and GELU's slope from its input.
+(`gelu_backward`, `linear_backward`, ...) receive plain tensors.  Nothing is kept that model.py's
+stages do not already receive or return: layer norm's mean and 1/std (which llm.c saves) are
+recomputed from its input, one pass over each row, and GELU's slope from its input.
 
 Training runs full sequences: each row of a batch goes through its own forward pass from
 position 0 with a fresh KV cache, so attention's keys and values are exactly the row's tokens.
 One row is recorded, differentiated and forgotten before the next, so memory holds the
 activations of one row at a time.
+
+Speed.  With parameters in the "reference" storage this module runs exactly as written, every
+product by tensor.py's `matmul`.  With the default "exact" storage, train.py runs it inside
+fast_train.fast_products(), which puts faster versions of `product_backward` and `accumulate` in
+their place (the same numbers, to rounding; fast_train.py says how, tests check it).
 
 Reading order: gradient buffers, the loss, then the stages from `gelu_backward` to
 `lm_head_backward` (as model.py defines them), then `row_backward`, the whole network for one row.
