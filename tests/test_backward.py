@@ -42,7 +42,7 @@ from potatogpt.tensor import (
 from potatogpt.weights import tensor_names
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CHECKPOINTS = FIXTURES / "checkpoints"  # the one place the committed checkpoints are looked for
+CHECKPOINTS = FIXTURES / "checkpoints"  # the one place the committed checkpoints are looked for (test_train too)
 GRADIENTS = FIXTURES / "gradients"
 CASES = ("tiny", "tiny-eps")
 TOLERANCE = 1e-9

@@ -15,23 +15,9 @@ from potatogpt.convert.export import convert
 from potatogpt.config import GPT2Config
 from potatogpt.model import Params
 from potatogpt.weights import tensor_names
+from test_backward import CHECKPOINTS, batch_of, reference  # (the checkpoints' one path, and the references)
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CHECKPOINTS = FIXTURES / "checkpoints"  # the one place the committed checkpoints are looked for
-GRADIENTS = FIXTURES / "gradients"
 CASES = ("tiny", "tiny-eps")
-
-
-def reference(name: str) -> dict[str, object]:
-    data = json.loads((GRADIENTS / f"{name}.json").read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
-
-
-def batch_of(ref: dict[str, object]) -> list[list[int]]:
-    batch = ref["batch"]
-    assert isinstance(batch, list) and all(isinstance(row, list) for row in batch)
-    return [[int(token) for token in row] for row in batch]
 
 
 def run_of(ref: dict[str, object], key: str) -> dict[str, object]:
