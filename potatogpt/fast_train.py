@@ -36,13 +36,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from operator import add, mul
+from operator import add
 from typing import TypeVar, overload
 
 from . import backward
 from .fast import KernelLayout, kernels
 from .fast.kernels import ExactWeight
-from .tensor import ShapeError, Tensor, Weight
+from .tensor import ShapeError, Tensor, Weight, dot
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
@@ -97,12 +97,12 @@ def product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tupl
 
 
 def small_product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tuple[Tensor[R, I], Weight[I, O]]:
-    """The same two products for small operands, as tensor.dot's plain sums of products (so the
-    same numbers as backward.py's), without the Tensors made on the way (transposes, W^T)."""
+    """The same two products for small operands, by tensor.dot as backward.py's are (so the same
+    numbers), without the Tensors made on the way there (transposes, W^T as a Weight)."""
     w_rows = list(zip(*columns_of(w)))  # row i of W: what input i feeds to every output
-    dx = [[sum(map(mul, d, w_row)) for w_row in w_rows] for d in dy.rows]
+    dx = [[dot(d, w_row) for w_row in w_rows] for d in dy.rows]
     x_columns = list(zip(*x.rows))
-    dw = [[sum(map(mul, x_column, dy_column)) for x_column in x_columns] for dy_column in zip(*dy.rows)]
+    dw = [[dot(x_column, dy_column) for x_column in x_columns] for dy_column in zip(*dy.rows)]
     return Tensor(x.n_rows, w.n_in, dx), Weight(w.n_in, w.n_out, columns=dw)
 
 
