@@ -306,7 +306,10 @@ class AdamW:
                 "exp_avg_sq": {k: list(v) for k, v in self.exp_avg_sq.items()}}
 
     def load_state(self, state: Mapping[str, object]) -> None:
-        """Continue from `state()` of an optimizer over parameters of the same shapes."""
+        """Continue from `state()` of an optimizer over parameters of the same shapes: the step
+        count and both moments.  The hyper-parameters (lr, betas, ...) stay this optimizer's own.
+        To continue bit for bit, the parameters must be restored as float64 too (a weights
+        folder holds float32): `p.write(values)` for each of `parameters(params)`."""
         step = state.get("step")
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"optimizer state: 'step' is {step!r}, not a whole number >= 0")
