@@ -1,8 +1,8 @@
 """Speed for training: every trick that makes a training step faster, in one place.
 
 Everything here is an optimisation of what backward.py and train.py do plainly; it changes how
-fast a step runs, not what it computes.  tests/test_backward.py checks the products here against
-the plain ones, and whole gradients with them against whole gradients without.
+fast a step runs, not what it computes.  tests/test_backward.py checks the products and the
+accumulation here against the plain ones, and whole gradients with them against gradients without.
 
     product_backward, fast_products()   the backward pass's products on the fast exact kernel
                                         (small ones as plain sums of products, without the rest)
@@ -24,8 +24,8 @@ transposed by `zip(*rows)`, which builds the tuples the kernel wants in C (so th
 `ExactWeight` as they are, without prepare_exact's copy and checks), and dW is computed in the
 orientation with fewer rows, since each row of the product pays a fixed cost (scaling it).
 
-`fast_products()` puts this module's `product_backward` in backward.py's place while a gradient is
-computed, the way instruments.record() swaps model.py's stages: backward.py calls its stages
+`fast_products()` puts this module's `product_backward` and `accumulate` in backward.py's place
+while a gradient is computed, the way instruments.record() swaps model.py's stages: backward.py calls its stages
 through its module globals, so the formulas stay as they are written there.  W^T of each weight is
 prepared once per `fast_products()` block (the weights do not change inside one, and every row of
 a batch multiplies by the same W^T).  Like record(), this is per process and not thread-safe.

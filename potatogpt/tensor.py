@@ -443,11 +443,6 @@ def weight_from_tensor(t: Tensor[I, O]) -> Weight[I, O]:
     return Weight(t.n_rows, t.n_cols, columns=transpose(t.rows, t.n_cols))
 
 
-def tensor_from_weight(w: Weight[I, O]) -> Tensor[I, O]:
-    """The same matrix held as a Tensor (its rows): the inverse of `weight_from_tensor`."""
-    return Tensor(w.n_in, w.n_out, transpose(w.columns, w.n_in))
-
-
 def empty_weight(n_in: I, n_out: O) -> Weight[I, O]:
     """A weight with no numbers yet, to grow (an empty KV cache): n_in or n_out must be 0."""
     if n_in and n_out:

@@ -38,6 +38,7 @@ from potatogpt.tensor import (
     Weight,
     from_rows,
     weight_from_rows,
+    weight_from_tensor,
 )
 from potatogpt.weights import tensor_names
 
@@ -134,6 +135,21 @@ def test_plain_and_fast_products_give_the_same_gradients(folders: dict[str, Path
     for tensor, values in named_plain.items():
         assert relative_error(named_fast[tensor], values) < 1e-12, tensor
     assert backward.product_backward is not fast_train.product_backward  # put back afterwards
+
+
+# --- tensor.py's helpers for the backward pass ----------------------------------------------------------
+def test_tensor_helpers_for_the_backward_pass() -> None:
+    x = from_rows([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], Seq(2), Embed(3))
+    assert (x * x).rows == [[1.0, 4.0, 9.0], [16.0, 25.0, 36.0]]
+    assert (x * 2.0).rows == (2.0 * x).rows == [[2.0, 4.0, 6.0], [8.0, 10.0, 12.0]]
+    assert x.sum_rows().shape == (1, 3) and x.sum_rows().rows == [[5.0, 7.0, 9.0]]
+    w = weight_from_rows([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], Embed(3), Hidden(2))
+    assert w.T.shape == (2, 3) and w.T.columns == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    assert (x @ w.T.T).rows == (x @ w).rows
+    as_weight = weight_from_tensor(x)
+    assert as_weight.shape == (2, 3) and as_weight.columns == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
+    with pytest.raises(ShapeError, match="mul"):
+        x * from_rows([[1.0, 2.0, 3.0]], Seq(1), Embed(3))
 
 
 # --- The fast products against the plain ones ------------------------------------------------------
