@@ -74,7 +74,7 @@ dy: Tensor[Seq, Hidden] = zeros(seq, hidden)  # d loss / d (x @ c_fc_weight)
 dx: Tensor[Seq, Embed] = dy @ c_fc_weight.T
 dw: Weight[Embed, Hidden] = weight_from_tensor(x.T @ dy)
 db: Tensor[One, Hidden] = dy.sum_rows()
-through_gelu: Tensor[Seq, Hidden] = dy * h  # times GELU's slope at the (Seq, Hidden) pre-activation
+through_gelu: Tensor[Seq, Hidden] = dy.hadamard(h)  # times GELU's slope at the (Seq, Hidden) input
 
 
 # 9. dW the wrong way round: dy^T @ x is (Hidden, Embed), but c_fc's weight is (Embed, Hidden).
@@ -93,4 +93,4 @@ dw_forgot_transpose = x @ dy  # mypy: operator
 db_not_summed: Tensor[One, Hidden] = dy  # mypy: assignment
 
 # 13. Through GELU, dy is multiplied by the slope at GELU's own (Seq, Hidden) input, not at x.
-wrong_slope = dy * x  # mypy: operator
+wrong_slope = dy.hadamard(x)  # mypy: arg-type

@@ -162,7 +162,7 @@ def gelu_backward(dy: Tensor[Seq, Hidden], x: Tensor[Seq, Hidden]) -> Tensor[Seq
         t = math.tanh(c * (v + 0.044715 * v * v * v))
         return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * v * v)
 
-    return dy * x.map(slope)
+    return dy.hadamard(x.map(slope))
 
 
 def layer_norm_backward(dy: Tensor[R, Embed], x: Tensor[R, Embed], ln: LayerNorm, eps: float,

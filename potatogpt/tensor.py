@@ -184,23 +184,19 @@ class Tensor(Generic[R, C]):
             data = [[a + other for a in row] for row in self.rows]
         return Tensor(self._n_rows, self._n_cols, data)
 
-    @overload
-    def __mul__(self, other: float) -> Tensor[R, C]: ...
-    @overload
-    def __mul__(self, other: Tensor[R, C]) -> Tensor[R, C]: ...
-    def __mul__(self, other: float | Tensor[R, C]) -> Tensor[R, C]:
-        """Multiply every element by a number, or element by element by a tensor of the same
-        shape (the backward pass's "times the local slope", e.g. through GELU)."""
-        if isinstance(other, Tensor):
-            if other.shape != self.shape:
-                raise ShapeError(f"mul: cannot multiply a tensor of shape {self.shape} by one of shape {other.shape}")
-            data = [[a * b for a, b in zip(r1, r2)] for r1, r2 in zip(self.rows, other.rows)]
-            return Tensor(self._n_rows, self._n_cols, data)
-        return Tensor(self._n_rows, self._n_cols, [[a * other for a in row] for row in self.rows])
+    def __mul__(self, scale: float) -> Tensor[R, C]:
+        """Multiply every element by a number."""
+        return Tensor(self._n_rows, self._n_cols, [[a * scale for a in row] for row in self.rows])
 
-    def __rmul__(self, scale: float) -> Tensor[R, C]:
-        """number * tensor, the same as tensor * number."""
-        return self * scale
+    __rmul__ = __mul__
+
+    def hadamard(self, other: Tensor[R, C]) -> Tensor[R, C]:
+        """The element-by-element (Hadamard) product with a tensor of the same shape: the backward
+        pass's "times the local slope", e.g. through GELU.  (Not `*`, which scales by a number.)"""
+        if other.shape != self.shape:
+            raise ShapeError(f"hadamard: cannot multiply a tensor of shape {self.shape} by one of shape {other.shape}")
+        data = [[a * b for a, b in zip(r1, r2)] for r1, r2 in zip(self.rows, other.rows)]
+        return Tensor(self._n_rows, self._n_cols, data)
 
     def sum_rows(self) -> Tensor[One, C]:
         """The sum of all rows, as one row: how a bias, added to every row, gets its gradient."""

@@ -140,7 +140,7 @@ def test_plain_and_fast_products_give_the_same_gradients(folders: dict[str, Path
 # --- tensor.py's helpers for the backward pass ----------------------------------------------------------
 def test_tensor_helpers_for_the_backward_pass() -> None:
     x = from_rows([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], Seq(2), Embed(3))
-    assert (x * x).rows == [[1.0, 4.0, 9.0], [16.0, 25.0, 36.0]]
+    assert x.hadamard(x).rows == [[1.0, 4.0, 9.0], [16.0, 25.0, 36.0]]
     assert (x * 2.0).rows == (2.0 * x).rows == [[2.0, 4.0, 6.0], [8.0, 10.0, 12.0]]
     assert x.sum_rows().shape == (1, 3) and x.sum_rows().rows == [[5.0, 7.0, 9.0]]
     w = weight_from_rows([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], Embed(3), Hidden(2))
@@ -148,8 +148,8 @@ def test_tensor_helpers_for_the_backward_pass() -> None:
     assert (x @ w.T.T).rows == (x @ w).rows
     as_weight = weight_from_tensor(x)
     assert as_weight.shape == (2, 3) and as_weight.columns == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
-    with pytest.raises(ShapeError, match="mul"):
-        x * from_rows([[1.0, 2.0, 3.0]], Seq(1), Embed(3))
+    with pytest.raises(ShapeError, match="hadamard"):
+        x.hadamard(from_rows([[1.0, 2.0, 3.0]], Seq(1), Embed(3)))
 
 
 # --- The fast products against the plain ones ------------------------------------------------------
