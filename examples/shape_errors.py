@@ -8,7 +8,8 @@ Each tensor type is Tensor[Rows, Cols], where Rows and Cols are branded sizes: N
 int that name what a size *means* (tokens, embedding channels, MLP channels, ...).
 """
 
-from potatogpt.tensor import ONE, Embed, Hidden, HeadDim, One, Qkv, Seq, Tensor, Weight, weight_from_rows, zeros
+from potatogpt.tensor import (ONE, Embed, Hidden, HeadDim, One, Qkv, Seq, Tensor, Weight, weight_from_rows,
+                              weight_from_tensor, zeros)
 
 seq = Seq(5)  # five tokens
 embed = Embed(8)  # the residual stream is 8 wide
@@ -61,3 +62,35 @@ def mlp_forgot_projection(x: Tensor[Seq, Embed]) -> Tensor[Seq, Embed]:
 
 # 8. A layer's weight is typed like a tensor: c_attn reads Embed channels, not Hidden ones.
 bad_linear = h @ c_attn  # mypy: operator
+
+
+# --- The backward pass (potatogpt/backward.py) ----------------------------------------------------
+# For y = x @ W the chain rule gives dx = dy @ W^T and dW = x^T @ dy.  dy has y's shape and each
+# gradient has the shape of what it is the gradient of, so the types check the formulas too.
+c_fc_weight: Weight[Embed, Hidden] = weight_from_rows([[0.0] * 32] * 8, embed, hidden)
+dy: Tensor[Seq, Hidden] = zeros(seq, hidden)  # d loss / d (x @ c_fc_weight)
+
+# Correct lines: mypy must stay quiet about these.
+dx: Tensor[Seq, Embed] = dy @ c_fc_weight.T
+dw: Weight[Embed, Hidden] = weight_from_tensor(x.T @ dy)
+db: Tensor[One, Hidden] = dy.sum_rows()
+through_gelu: Tensor[Seq, Hidden] = dy.hadamard(h)  # times GELU's slope at the (Seq, Hidden) input
+
+
+# 9. dW the wrong way round: dy^T @ x is (Hidden, Embed), but c_fc's weight is (Embed, Hidden).
+def c_fc_weight_gradient(x: Tensor[Seq, Embed], dy: Tensor[Seq, Hidden]) -> Weight[Embed, Hidden]:
+    dw = weight_from_tensor(dy.T @ x)
+    return dw  # mypy: return-value
+
+
+# 10. dx the wrong way round: dy @ W needs W to read Hidden channels; W^T does.
+dx_forgot_transpose = dy @ c_fc_weight  # mypy: operator
+
+# 11. dW without the transpose: x @ dy pairs Embed columns with Seq rows.
+dw_forgot_transpose = x @ dy  # mypy: operator
+
+# 12. A bias is added to every token's row, so its gradient sums dy over the tokens.
+db_not_summed: Tensor[One, Hidden] = dy  # mypy: assignment
+
+# 13. Through GELU, dy is multiplied by the slope at GELU's own (Seq, Hidden) input, not at x.
+wrong_slope = dy.hadamard(x)  # mypy: arg-type

@@ -190,6 +190,21 @@ class Tensor(Generic[R, C]):
 
     __rmul__ = __mul__
 
+    def hadamard(self, other: Tensor[R, C]) -> Tensor[R, C]:
+        """The element-by-element (Hadamard) product with a tensor of the same shape: the backward
+        pass's "times the local slope", e.g. through GELU.  (Not `*`, which scales by a number.)"""
+        if other.shape != self.shape:
+            raise ShapeError(f"hadamard: cannot multiply a tensor of shape {self.shape} by one of shape {other.shape}")
+        data = [[a * b for a, b in zip(r1, r2)] for r1, r2 in zip(self.rows, other.rows)]
+        return Tensor(self._n_rows, self._n_cols, data)
+
+    def sum_rows(self) -> Tensor[One, C]:
+        """The sum of all rows, as one row: how a bias, added to every row, gets its gradient."""
+        totals = [0.0] * self._n_cols
+        for row in self.rows:
+            totals = [t + v for t, v in zip(totals, row)]
+        return Tensor(ONE, self._n_cols, [totals])
+
     def map(self, f: Callable[[float], float]) -> Tensor[R, C]:
         """Apply f to every element (for example GELU)."""
         return Tensor(self._n_rows, self._n_cols, [list(map(f, row)) for row in self.rows])
@@ -316,6 +331,12 @@ class Weight(Generic[I, O]):
     def __repr__(self) -> str:
         return f"Weight(shape={self.shape})"
 
+    @property
+    def T(self) -> Weight[O, I]:
+        """The transpose, as a new Weight: its columns are this weight's rows.  The backward
+        pass multiplies by it (dx = dy @ W^T, see backward.py)."""
+        return Weight(self._n_out, self._n_in, columns=transpose(self.columns, self._n_in))
+
     # --- Growing, for the KV cache ------------------------------------------------------------
     def append_column(self, values: Sequence[float]) -> None:
         """One more output (a new position's key, in K^T).  The brand of n_out names a role, not
@@ -410,6 +431,12 @@ def weight_from_flat(values: Sequence[float], n_in: I, n_out: O) -> Weight[I, O]
         raise ShapeError(f"weight_from_flat: {len(values)} values cannot fill shape ({n_in}, {n_out})")
     flat = values.tolist() if isinstance(values, array) else [float(v) for v in values]
     return Weight(n_in, n_out, columns=[flat[j * n_in : (j + 1) * n_in] for j in range(n_out)])
+
+
+def weight_from_tensor(t: Tensor[I, O]) -> Weight[I, O]:
+    """The same matrix held as a Weight (its columns): for a gradient computed as a product of
+    tensors, dW = x^T @ dy, which has the shape of the Weight it belongs to."""
+    return Weight(t.n_rows, t.n_cols, columns=transpose(t.rows, t.n_cols))
 
 
 def empty_weight(n_in: I, n_out: O) -> Weight[I, O]:

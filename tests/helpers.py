@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import cast
+from typing import cast, TypeVar
 
 import pytest
 
@@ -34,12 +34,14 @@ from potatogpt.cli import main as cli
 from potatogpt.config import GPT2Config
 from potatogpt.convert.export import convert, export_model
 from potatogpt.model import MLP, Attention, Block, LayerNorm, Linear, Params
-from potatogpt.tensor import ONE, Ctx, Embed, Hidden, Qkv, Vocab, embedding_from_rows, from_rows, weight_from_rows
+from potatogpt.tensor import ONE, Ctx, Embed, Hidden, Qkv, Tensor, Vocab, embedding_from_rows, from_rows, weight_from_rows
 from potatogpt.weights.catalogue import WeightsError
 from potatogpt.weights.checkpoint import open_checkpoint
 
 # --- Paths -------------------------------------------------------------------------------------
 ROOT = Path(__file__).resolve().parent.parent
+R = TypeVar("R", bound=int)
+C = TypeVar("C", bound=int)
 CHECKPOINTS = ROOT / "checkpoints"  # the tiny random-weight checkpoints (see checkpoints/README.md)
 CHECKPOINT_NAMES = sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "reference.json").is_file())
 BUNDLED = ROOT / "potatogpt" / "data"  # GPT-2's vocabulary files, as shipped with the package
@@ -94,6 +96,27 @@ def reference_config(name: str) -> GPT2Config:
 
 def copy_fixture(name: str, folder: Path) -> Path:
     return Path(shutil.copytree(CHECKPOINTS / name, folder))
+
+
+GRADIENTS = ROOT / "tests" / "fixtures" / "gradients"  # what PyTorch computes for training (make_gradient_references.py)
+
+
+def gradient_reference(name: str) -> dict[str, object]:
+    data = json.loads((GRADIENTS / f"{name}.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def batch_of(ref: dict[str, object]) -> list[list[int]]:
+    """The reference's batch: B rows of T + 1 ids."""
+    batch = ref["batch"]
+    assert isinstance(batch, list) and all(isinstance(row, list) for row in batch)
+    return [[int(token) for token in row] for row in batch]
+
+
+def random_rows(rng: random.Random, n_rows: R, n_cols: C) -> Tensor[R, C]:
+    """A tensor of standard normal numbers: an input or a gradient for the backward tests."""
+    return from_rows([[rng.gauss(0.0, 1.0) for _ in range(n_cols)] for _ in range(n_rows)], n_rows, n_cols)
 
 
 TINY_CONFIG = GPT2Config(n_layer=2, n_head=2, n_embd=16, n_ctx=32, vocab_size=64)  # checkpoints/tiny
