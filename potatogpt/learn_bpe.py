@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tokenizer import BYTE_TO_UNICODE, EOT_TEXT, Tokenizer, merge, pre_tokenize, symbols_to_bytes
+from .tokenizer import BYTE_TO_UNICODE, EOT_TEXT, VOCAB_FILE_NAMES, Tokenizer, merge, pre_tokenize, symbols_to_bytes
 
 __all__ = [
     "BYTE_LEVEL_VOCAB_SIZE",
@@ -62,7 +62,7 @@ Word = tuple[str, ...]  # one pre-token as its current symbols: ('Ġ', 'th', 'e'
 Pair = tuple[str, str]  # two adjacent symbols: ('th', 'e')
 
 BYTE_LEVEL_VOCAB_SIZE = 257  # the 256 bytes and <|endoftext|>: the smallest vocabulary there is
-ENCODER_FILE, MERGES_FILE = "encoder.json", "vocab.bpe"  # OpenAI's names (tokenizer.VOCAB_FILE_NAMES[0])
+ENCODER_FILE, MERGES_FILE = VOCAB_FILE_NAMES[0]  # OpenAI's names: encoder.json, vocab.bpe
 
 
 # --- The steps, one function each -----------------------------------------------------------------
