@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from potatogpt.dataset import read_corpus  # noqa: E402
-from potatogpt.learn_bpe import BPEVocabulary, learn_merges, learn_merges_plainly, word_counts  # noqa: E402
+from potatogpt.fast.bpe_learning import learn_merges  # noqa: E402
+from potatogpt.learn_bpe import BPEVocabulary, learn_merges_plainly, tie_break, word_counts  # noqa: E402
 
 
 def stdlib_text(megabytes: float) -> str:
@@ -50,7 +51,7 @@ def main() -> None:
     start = time.perf_counter()
     words = word_counts([text])
     counted = time.perf_counter()
-    merges = learn_merges(words, args.vocab_size)
+    merges = learn_merges(words, args.vocab_size, tie_break)
     learnt = time.perf_counter()
     tokenizer = BPEVocabulary.from_merges(merges).tokenizer()
     ids = tokenizer.encode(text)

@@ -24,14 +24,14 @@ tokens follow in the order they were learnt; `<|endoftext|>` is the last id, as 
 The byte-level vocabulary (`byte_level()`, 257 tokens) is the same thing with no merges.
 
 Two learners make the same merges: `learn_merges_plainly`, the loop above written out, which
-recounts every pair after every merge; and `learn_merges`, which keeps the counts up to date
-instead (only the words that hold the merged pair change), fast enough for megabytes of text.
+recounts every pair after every merge; and fast/bpe_learning.py's `learn_merges`, which keeps the
+counts up to date instead (only the words that hold the merged pair change), fast enough for
+megabytes of text.  `learn_vocabulary` uses the fast one; tests check the two agree.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import os
 import tempfile
@@ -40,7 +40,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tokenizer import BYTE_TO_UNICODE, EOT_TEXT, VOCAB_FILE_NAMES, Tokenizer, merge, pre_tokenize, symbols_to_bytes
+from .fast.bpe_learning import learn_merges
+from .tokenizer import BYTE_TO_UNICODE, EOT_TEXT, Tokenizer, merge, pre_tokenize, symbols_to_bytes
+from .weights.vocab_files import VOCAB_FILE_NAMES
 
 __all__ = [
     "BYTE_LEVEL_VOCAB_SIZE",
@@ -50,7 +52,6 @@ __all__ = [
     "best_pair",
     "byte_level",
     "get_stats",
-    "learn_merges",
     "learn_merges_plainly",
     "learn_vocabulary",
     "merge_words",
@@ -116,7 +117,7 @@ def learn_merges_plainly(words: Mapping[Word, int], vocab_size: int) -> list[Pai
     Stops early if no word has two symbols left to merge.  Every merge normally makes a new
     token; a merge whose result is already a token (the same bytes reached by another route) is
     kept, since encoding needs it, but adds none.  Counting all pairs again after every merge
-    makes this slow for big texts: `learn_merges` gets the same merges faster.
+    makes this slow for big texts: fast/bpe_learning.py's `learn_merges` gets the same merges faster.
     """
     check_vocab_size(vocab_size)
     tokens = set(BYTE_TO_UNICODE.values()) | {EOT_TEXT}
@@ -129,61 +130,6 @@ def learn_merges_plainly(words: Mapping[Word, int], vocab_size: int) -> list[Pai
         merges.append(pair)
         tokens.add(pair[0] + pair[1])
         words = merge_words(words, pair)
-    return merges
-
-
-# --- The same merges, fast enough for megabytes ---------------------------------------------------
-def learn_merges(words: Mapping[Word, int], vocab_size: int) -> list[Pair]:
-    """Exactly learn_merges_plainly(words, vocab_size), without recounting every pair for every merge.
-
-    A merge changes only the words that hold the merged pair, so we remember which words hold
-    each pair (`where`) and, for those words alone, take their old pairs out of the counts and
-    put their new ones in.  The most frequent pair comes from a heap keyed like best_pair
-    (count, then tie_break); a heap entry whose count is out of date is skipped when it surfaces,
-    because a fresh entry was pushed when its count changed.
-    """
-    check_vocab_size(vocab_size)
-    parts = [list(word) for word in words]
-    counts = list(words.values())
-    stats: dict[Pair, int] = {}
-    where: dict[Pair, set[int]] = {}
-    for i, word in enumerate(parts):
-        for pair in zip(word, word[1:]):
-            stats[pair] = stats.get(pair, 0) + counts[i]
-            where.setdefault(pair, set()).add(i)
-    heap = [(-count, tie_break(pair), pair) for pair, count in stats.items()]
-    heapq.heapify(heap)
-
-    tokens = set(BYTE_TO_UNICODE.values()) | {EOT_TEXT}
-    merges: list[Pair] = []
-    while len(tokens) < vocab_size and heap:
-        negative_count, _, pair = heapq.heappop(heap)
-        if stats.get(pair) != -negative_count:
-            continue  # out of date: this pair's count changed (or it was merged) after the push
-        merges.append(pair)
-        tokens.add(pair[0] + pair[1])
-        changed: set[Pair] = set()
-        for i in where.pop(pair):
-            old, new = parts[i], merge(parts[i], pair)
-            old_pairs, new_pairs = list(zip(old, old[1:])), list(zip(new, new[1:]))
-            for gone in old_pairs:
-                stats[gone] -= counts[i]
-            for made in new_pairs:
-                stats[made] = stats.get(made, 0) + counts[i]
-            for gone in set(old_pairs) - set(new_pairs):
-                if gone != pair:
-                    where[gone].discard(i)
-            for made in new_pairs:
-                where.setdefault(made, set()).add(i)
-            changed.update(old_pairs, new_pairs)
-            parts[i] = new
-        for changed_pair in changed:
-            count = stats[changed_pair]
-            if count == 0:  # no occurrence left: the merged pair itself, and pairs it swallowed
-                del stats[changed_pair]
-                where.pop(changed_pair, None)
-            else:
-                heapq.heappush(heap, (-count, tie_break(changed_pair), changed_pair))
     return merges
 
 
@@ -237,7 +183,8 @@ def byte_level() -> BPEVocabulary:
 def learn_vocabulary(texts: Iterable[str], vocab_size: int) -> BPEVocabulary:
     """A byte-level BPE of `vocab_size` tokens learnt from `texts` (fewer if the texts run out of
     pairs; vocab_size 257 is the byte-level vocabulary)."""
-    return BPEVocabulary.from_merges(learn_merges(word_counts(texts), vocab_size))
+    check_vocab_size(vocab_size)
+    return BPEVocabulary.from_merges(learn_merges(word_counts(texts), vocab_size, tie_break))
 
 
 def write_tokenizer_files(vocabulary: BPEVocabulary, folder: str | os.PathLike[str]) -> list[dict[str, object]]:

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_safetensors import one_line_error
+from helpers import one_line_error
 
 from potatogpt.dataset import (
     Batches,

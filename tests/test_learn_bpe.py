@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from test_safetensors import one_line_error
+from helpers import one_line_error
 
 import potatogpt
 from potatogpt.config import GPT2Config
@@ -23,25 +23,25 @@ from potatogpt.learn_bpe import (
     best_pair,
     byte_level,
     get_stats,
-    learn_merges,
     learn_merges_plainly,
     learn_vocabulary,
     merge_words,
+    tie_break,
     word_counts,
     write_tokenizer_files,
 )
 from potatogpt.tokenizer import BYTE_TO_UNICODE, EOT_TEXT, Tokenizer, TokenizerError, pre_tokenize
-from potatogpt.weights import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    expected_shape,
-    open_checkpoint,
-    tensor_file_name,
-    tensor_names,
-)
+from potatogpt.fast.bpe_learning import learn_merges
+from potatogpt.weights.catalogue import expected_shape, tensor_file_name, tensor_names
+from potatogpt.weights.checkpoint import open_checkpoint
+from potatogpt.weights.manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME
 
 Learner = Callable[[Mapping[Word, int], int], list[Pair]]
+
+
+def learn_fast(words: Mapping[Word, int], vocab_size: int) -> list[Pair]:
+    """fast/bpe_learning.py's learner, with learn_bpe's tie-breaking (as learn_vocabulary calls it)."""
+    return learn_merges(words, vocab_size, tie_break)
 
 # The classic example (Wikipedia's "Byte pair encoding"), worked by hand with our tie-breaking:
 #   a a a b d a a a b a c    pairs: aa 4, ab 2, bd ba da ac 1          -> merge a+a (most frequent)
@@ -95,21 +95,22 @@ def test_merge_words_joins_each_occurrence_left_to_right() -> None:
     assert merge_words(words, ("a", "a")) == {("aa", "a"): 2, ("b", "aa", "aa"): 1, ("c",): 7}
 
 
-@pytest.mark.parametrize("learn", [learn_merges_plainly, learn_merges])
+@pytest.mark.parametrize("learn", [learn_merges_plainly, learn_fast])
 def test_the_classic_example_merges_in_the_hand_worked_order(learn: Learner) -> None:
     assert learn(word_counts([CLASSIC]), 257 + 5) == CLASSIC_MERGES
     assert learn(word_counts([CLASSIC]), 257 + 2) == CLASSIC_MERGES[:2]
 
 
-@pytest.mark.parametrize("learn", [learn_merges_plainly, learn_merges])
+@pytest.mark.parametrize("learn", [learn_merges_plainly, learn_fast])
 def test_word_counts_decide_and_learning_stops_when_nothing_is_left(learn: Learner) -> None:
     assert learn(word_counts([COUNTED]), 10_000) == COUNTED_MERGES
 
 
-@pytest.mark.parametrize("learn", [learn_merges_plainly, learn_merges])
-def test_a_vocabulary_smaller_than_the_bytes_is_refused(learn: Learner) -> None:
+def test_a_vocabulary_smaller_than_the_bytes_is_refused() -> None:
     with pytest.raises(ValueError, match="256 bytes"):
-        learn(word_counts([CLASSIC]), 256)
+        learn_merges_plainly(word_counts([CLASSIC]), 256)
+    with pytest.raises(ValueError, match="256 bytes"):
+        learn_vocabulary([CLASSIC], 256)
 
 
 def random_text(seed: int, n_words: int) -> str:
@@ -128,7 +129,7 @@ ENGLISH = ("It was the best of times, it was the worst of times, it was the age 
 def test_the_fast_learner_makes_the_plain_learners_merges(text: str) -> None:
     words = word_counts([text])
     for vocab_size in (258, 300, 400):
-        assert learn_merges(words, vocab_size) == learn_merges_plainly(words, vocab_size)
+        assert learn_fast(words, vocab_size) == learn_merges_plainly(words, vocab_size)
 
 
 # --- The vocabulary ---------------------------------------------------------------------------

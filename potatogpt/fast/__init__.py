@@ -11,6 +11,7 @@ product.  The only door into this package from the reading path is `Weight.fast`
     parallel.py       --jobs N: each matrix split by output columns across worker processes
     gc.py             the cycle collector paused while the many small weight objects are built
     training.py       a training step: the backward products on the exact kernel (backward.py is the reference)
+    bpe_learning.py   learning BPE merges incrementally (learn_bpe.py's plain loop is the reference)
     bpe.py            the tokenizer's BPE in O(n log n), for freak words (tokenizer.bpe is the reference)
 
 This file imports nothing, so that any one of them loads without the rest.
