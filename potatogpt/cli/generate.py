@@ -38,6 +38,7 @@ examples:
   python -m potatogpt --packed --jobs 2 "The meaning of life is"
 
 look inside (python -m potatogpt INSTRUMENT --help): trace, tokens, score, attention, lens, sample
+train a model: python -m potatogpt train --out DIR (see --help); check its gradients: python -m potatogpt gradcheck DIR
 """
 
 

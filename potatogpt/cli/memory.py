@@ -66,3 +66,24 @@ def refusal(config: GPT2Config, storage: Storage, jobs: int, available: int | No
 
 def _mode(storage: Storage) -> str:
     return STORAGE_FLAGS[storage] or "the default storage (exact)"
+
+
+# Training holds more than the weights: every parameter's gradient (a float in a list), AdamW's
+# two moments, and the copies one tensor's update makes on the way.  Fitted to the peak RSS that
+# `python bench/bench_train.py --finetune` measured for one fine-tuning step of 124M.
+TRAINING_BYTES_PER_PARAMETER = 100.0
+
+
+def training_refusal(config: GPT2Config, available: int | None) -> str | None:
+    """One line saying why training this model won't fit, and what would; None if it fits (or the
+    available memory is unknown)."""
+    if available is None:
+        return None
+    parameters = parameter_count(config)
+    need = round(BASE_BYTES + parameters * TRAINING_BYTES_PER_PARAMETER)
+    if need <= available:
+        return None
+    largest = int((available - BASE_BYTES) / TRAINING_BYTES_PER_PARAMETER)
+    return (f"training this model needs about {need / GIB:.1f} GiB (weights, gradients and AdamW's moments) but "
+            f"only {available / GIB:.1f} GiB is available: a model of up to ~{max(largest, 0) / 1e6:.0f}M parameters "
+            "would fit (or --skip-memory-check to try anyway)")

@@ -1,0 +1,586 @@
+"""`python -m potatogpt train [TEXT ...] --out DIR`: GPT-2 that learns, from the command line.
+
+    python -m potatogpt train --out weights/mine             # the standard library's docs, from scratch
+    python -m potatogpt train notes/ --vocab-size 512 --out weights/notes
+    python -m potatogpt train poems.txt --from weights/124M --out weights/poet --steps 20
+    python -m potatogpt train --resume weights/mine            # continue exactly where it stopped
+    python -m potatogpt gradcheck weights/mine                  # backward.py against finite differences
+
+The learning itself is potatogpt/train.py (the loss, its gradients, AdamW, the schedule); this
+module is what turns it into a run: the data, the status line, the held-out loss and a sample
+every --eval-every steps, the log, the curves at the end, and a weights folder written so that
+nothing is ever half there.  DIR is an ordinary weights folder (manifest.json, one float32 file
+per tensor, the tokenizer) plus `log.jsonl` and `training/`, the float64 state `--resume` needs:
+parameters, both AdamW moments, the step, the tokens and both random generators.
+
+A Ctrl-C (or SIGTERM) stops after the step under way has been applied whole, saves DIR, and exits
+130 (143).  Continuing with `--resume DIR` then gives the very losses, bit for bit, of a run that
+was never interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import train
+from ..api import GPT2, load
+from ..config import GPT2Config
+from ..dataset import Batches, DataError, prepare, read_corpus
+from ..learn_bpe import byte_level, learn_vocabulary, write_tokenizer_files
+from ..model import Params
+from ..tokenizer import EOT_TEXT, Tokenizer, TokenizerError
+from ..weights.byte_order import from_little_endian, little_endian
+from ..weights.catalogue import WeightsError, check_config, tensor_names
+from ..weights.checkpoint import open_checkpoint
+from ..weights.safe_json import JSONProblem, parse_json
+from ..weights.writer import FolderError, refuse_to_replace, write_float32, write_folder
+from . import memory
+from .console import exit_status, interrupts_deferred
+from .curves import plot
+from .options import CLIError, non_negative_float, non_negative_int, positive_int, seed_number, say
+from .progress import ProgressLine
+
+STATE_FOLDER = "training"
+STATE_FORMAT = "potatogpt-training"
+STATE_VERSION = 1
+LOG_NAME = "log.jsonl"
+SAMPLE_TOKENS = 48  # the length of the sample shown at each evaluation
+
+
+@dataclass
+class Settings:
+    """The run's hyper-parameters: what `--resume` restores (the command line's, or their defaults)."""
+
+    steps: int = 600
+    batch_size: int = 8
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup: int = 30
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_batches: int = 8
+    sample_every: int = 100
+    seed: int = 0
+    block_size: int = 32
+
+
+SHAPE_DEFAULTS = {"n_layer": 2, "n_head": 4, "n_embd": 48}
+
+
+# --- The command line ---------------------------------------------------------------------------
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="potatogpt train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train GPT-2 from scratch on TEXT (or fine-tune a weights folder with --from), "
+                    "writing a weights folder that every other command reads.",
+        epilog=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    parser.add_argument("text", nargs="*", type=Path, metavar="TEXT",
+                        help="UTF-8 files, or folders of .txt/.md/.py files (default: the documentation "
+                             "strings of Python's own standard library, which every installation has)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="the weights folder to write")
+    parser.add_argument("--force", action="store_true", help="replace an earlier weights folder at --out")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--from", dest="source", type=Path, default=None, metavar="DIR",
+                       help="fine-tune this weights folder (its tokenizer and shape are kept)")
+    start.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                       help="continue the run saved in DIR exactly (DIR is also where it is saved)")
+    shape = parser.add_argument_group("the model's shape (from scratch)")
+    shape.add_argument("--n-layer", type=positive_int, default=None, help=f"blocks (default {SHAPE_DEFAULTS['n_layer']})")
+    shape.add_argument("--n-head", type=positive_int, default=None, help=f"attention heads (default {SHAPE_DEFAULTS['n_head']})")
+    shape.add_argument("--n-embd", type=positive_int, default=None,
+                       help=f"channels of the residual stream (default {SHAPE_DEFAULTS['n_embd']})")
+    shape.add_argument("--block-size", type=positive_int, default=None,
+                       help=f"tokens per training row, and the context (default {defaults.block_size})")
+    shape.add_argument("--vocab-size", type=positive_int, default=None, metavar="N",
+                       help="learn a byte-level BPE of N tokens from the text (default: bytes only, 257 tokens)")
+    run = parser.add_argument_group("the run")
+    run.add_argument("--steps", type=positive_int, default=None, help=f"optimizer steps (default {defaults.steps})")
+    run.add_argument("--batch-size", type=positive_int, default=None, help=f"rows per step (default {defaults.batch_size})")
+    run.add_argument("--lr", type=non_negative_float, default=None, help=f"peak learning rate (default {defaults.lr})")
+    run.add_argument("--min-lr", type=non_negative_float, default=None,
+                     help=f"the cosine decay's floor (default {defaults.min_lr})")
+    run.add_argument("--warmup", type=non_negative_int, default=None,
+                     help=f"steps of linear warmup (default {defaults.warmup})")
+    run.add_argument("--weight-decay", type=non_negative_float, default=None,
+                     help=f"AdamW's decay of matrices and embeddings (default {defaults.weight_decay})")
+    run.add_argument("--grad-clip", type=non_negative_float, default=None,
+                     help=f"clip the gradients' global norm to this; 0 turns it off (default {defaults.grad_clip})")
+    run.add_argument("--eval-every", type=positive_int, default=None,
+                     help=f"steps between held-out losses (default {defaults.eval_every})")
+    run.add_argument("--eval-batches", type=positive_int, default=None,
+                     help=f"batches of the held-out text per evaluation (default {defaults.eval_batches})")
+    run.add_argument("--sample-every", type=positive_int, default=None,
+                     help=f"steps between samples (default {defaults.sample_every})")
+    run.add_argument("--seed", type=seed_number, default=None, help=f"random seed (default {defaults.seed})")
+    parser.add_argument("--skip-memory-check", action="store_true",
+                        help="train even if the model looks too big for the memory available")
+    parser.set_defaults(run=run_train)
+    args = parser.parse_args(argv[1:])
+    given = {name for name in (*vars(Settings()), "n_layer", "n_head", "n_embd", "vocab_size")
+             if getattr(args, name, None) is not None}
+    if args.resume is not None:
+        if args.text or given - {"steps"}:
+            parser.error("--resume continues the run as it was started: give no TEXT and no settings "
+                         "(except --steps, to train for longer)")
+        if args.out is not None and args.out != args.resume:
+            parser.error("--resume saves into the folder it continues: drop --out")
+        args.out = args.resume
+    elif args.out is None:
+        parser.error("give --out DIR, the weights folder to write")
+    if args.source is not None and given & {"n_layer", "n_head", "n_embd", "vocab_size"}:
+        parser.error("--from keeps the model's shape and tokenizer: drop --n-layer/--n-head/--n-embd/--vocab-size")
+    if args.resume is None and args.source is None:
+        n_embd = args.n_embd or SHAPE_DEFAULTS["n_embd"]
+        n_head = args.n_head or SHAPE_DEFAULTS["n_head"]
+        if n_embd % n_head:
+            parser.error(f"--n-embd {n_embd} is not divisible by --n-head {n_head}: every head needs the same width")
+    if args.vocab_size is not None and args.vocab_size < 257:
+        parser.error(f"--vocab-size {args.vocab_size}: a byte-level vocabulary has at least 257 tokens "
+                     "(256 bytes and <|endoftext|>)")
+    return args
+
+
+def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
+    values = asdict(base)
+    values.update({name: getattr(args, name) for name in values if getattr(args, name, None) is not None})
+    if getattr(args, "sample_every", None) is None and getattr(args, "eval_every", None) is not None:
+        values["sample_every"] = args.eval_every  # a sample with every evaluation, unless asked otherwise
+    settings = Settings(**values)
+    if settings.min_lr > settings.lr:
+        raise CLIError(f"--min-lr {settings.min_lr} is above --lr {settings.lr}: the floor must be lower")
+    return settings
+
+
+# --- A run's state ------------------------------------------------------------------------------
+@dataclass
+class Run:
+    settings: Settings
+    config: GPT2Config
+    params: Params
+    tokenizer: Tokenizer
+    tokenizer_files: list[Path]  # copied into every save
+    tokens: list[int]  # the training text's ids, then the held-out text's
+    n_train: int
+    opt: train.AdamW
+    batches: Batches  # the training rows, from a seeded generator whose state is saved
+    sample_rng: random.Random
+    source: str
+    step: int = 0
+    log: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def train_ids(self) -> list[int]:
+        return self.tokens[: self.n_train]
+
+    @property
+    def val_ids(self) -> list[int]:
+        return self.tokens[self.n_train :]
+
+
+def new_run(args: argparse.Namespace, scratch: Path) -> Run:
+    """A run from scratch, or from --from: the data tokenized, the model built or loaded."""
+    settings = settings_from(args, Settings())
+    corpus = read_corpus(args.text)
+    if args.source is not None:
+        model = load_for_training(args, args.source)
+        tokenizer, config, params = model.tokenizer, model.config, model.params
+        tokenizer_files = open_checkpoint(args.source).tokenizer_files()
+        if settings.block_size > config.n_ctx:
+            raise CLIError(f"--block-size {settings.block_size} is more than {args.source}'s context of {config.n_ctx}")
+        source = f"fine-tuned from {args.source} on {corpus.description}"
+    else:
+        vocabulary = byte_level() if args.vocab_size is None else learn_vocabulary(corpus.texts, args.vocab_size)
+        write_tokenizer_files(vocabulary, scratch)
+        tokenizer_files = [scratch / name for name in ("encoder.json", "vocab.bpe")]
+        tokenizer = vocabulary.tokenizer()
+        config = GPT2Config(n_layer=args.n_layer or SHAPE_DEFAULTS["n_layer"],
+                            n_head=args.n_head or SHAPE_DEFAULTS["n_head"],
+                            n_embd=args.n_embd or SHAPE_DEFAULTS["n_embd"], n_ctx=settings.block_size,
+                            vocab_size=tokenizer.vocab_size)
+        try:
+            check_config(config, "the model's shape")
+        except WeightsError as e:
+            raise CLIError(str(e)) from None
+        check_training_memory(args, config, args.out)
+        params = train.init_params(config, seed=settings.seed)
+        source = f"trained from scratch on {corpus.description}"
+    data = prepare(corpus, tokenizer, settings.block_size)
+    tokens = data.train + data.val
+    return Run(settings, config, params, tokenizer, tokenizer_files, tokens, len(data.train),
+               make_optimizer(params, settings), training_batches(tokens, len(data.train), settings),
+               random.Random(settings.seed + 1), source)
+
+
+def training_batches(tokens: list[int], n_train: int, settings: Settings) -> Batches:
+    return Batches(tokens[:n_train], settings.block_size, seed=settings.seed, what="the training split")
+
+
+def make_optimizer(params: Params, settings: Settings) -> train.AdamW:
+    return train.AdamW(params, lr=settings.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=settings.weight_decay)
+
+
+def load_for_training(args: argparse.Namespace, folder: Path) -> GPT2:
+    try:
+        checkpoint = open_checkpoint(folder)
+        check_training_memory(args, checkpoint.config, folder)
+        return load(folder)
+    except (WeightsError, TokenizerError) as e:
+        raise CLIError(str(e)) from None
+
+
+def check_training_memory(args: argparse.Namespace, config: GPT2Config, folder: Path) -> None:
+    if not args.skip_memory_check:
+        problem = memory.training_refusal(config, memory.available_bytes())
+        if problem is not None:
+            raise CLIError(f"{folder}: {problem}")
+
+
+# --- Saving and resuming ------------------------------------------------------------------------
+def save(run: Run, out: Path) -> None:
+    """Write `out` as a weights folder (float32) with the float64 training state beside it, atomically."""
+    values = {p.name: p.read() for p in train.parameters(run.params)}
+
+    def tensor(name: str, path: Path) -> dict[str, object]:
+        return write_float32([array("d", values[name])], name, path, run.config)
+
+    def state(folder: Path) -> None:
+        (folder / STATE_FOLDER).mkdir()
+        names = tensor_names(run.config)
+        opt = run.opt.state()
+        moments = (opt["exp_avg"], opt["exp_avg_sq"])
+        write_floats(folder / STATE_FOLDER / "params.f64", (values[n] for n in names))
+        for file, moment in zip(("exp_avg.f64", "exp_avg_sq.f64"), moments):
+            assert isinstance(moment, dict)
+            write_floats(folder / STATE_FOLDER / file, (moment[n] for n in names))
+        (folder / STATE_FOLDER / "tokens.u32").write_bytes(little_endian(array("I", run.tokens)))
+        document = {
+            "format": STATE_FORMAT, "format_version": STATE_VERSION, "step": run.step, "optimizer_steps": opt["step"],
+            "settings": asdict(run.settings), "n_train": run.n_train, "source": run.source,
+            "batches": run.batches.state(), "sample_rng": rng_state(run.sample_rng),
+        }
+        write_text(folder / STATE_FOLDER / "state.json", json.dumps(document, indent=1) + "\n")
+        write_text(folder / LOG_NAME, "".join(json.dumps(entry) + "\n" for entry in run.log))
+
+    try:
+        write_folder(tensor, run.config, run.tokenizer_files, out, source_label=run.source, extra=state)
+    except FolderError as e:
+        raise CLIError(str(e)) from None
+
+
+def write_floats(path: Path, vectors: object) -> None:
+    with path.open("wb") as f:
+        for vector in vectors:  # type: ignore[attr-defined]  # (an iterable of float lists)
+            f.write(little_endian(array("d", vector)))
+
+
+def write_text(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def rng_state(rng: random.Random) -> list[object]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def restore_rng(state: object, where: Path) -> random.Random:
+    rng = random.Random()
+    try:
+        assert isinstance(state, list) and len(state) == 3 and isinstance(state[1], list)
+        rng.setstate((state[0], tuple(state[1]), state[2]))
+    except (AssertionError, TypeError, ValueError):
+        raise CLIError(f"{where}: a random generator's state is damaged; the run cannot continue exactly") from None
+    return rng
+
+
+def resume(args: argparse.Namespace) -> Run:
+    folder: Path = args.resume
+    state_path = folder / STATE_FOLDER / "state.json"
+    try:
+        model = load(folder)
+    except (WeightsError, TokenizerError) as e:
+        raise CLIError(str(e)) from None
+    try:
+        document = parse_json(state_path.read_bytes())
+    except FileNotFoundError:
+        raise CLIError(f"{folder}: not a training run (no {STATE_FOLDER}/state.json); start one with "
+                       f"`python -m potatogpt train ... --out {folder}`") from None
+    except (OSError, JSONProblem) as e:
+        raise CLIError(f"{state_path}: cannot be read ({e}); the run cannot continue") from None
+    if not isinstance(document, dict) or document.get("format") != STATE_FORMAT or \
+            document.get("format_version") != STATE_VERSION:
+        raise CLIError(f"{state_path}: not a potatogpt training state this version can read")
+    try:
+        settings = Settings(**document["settings"])
+        step, n_train, optimizer_steps = int(document["step"]), int(document["n_train"]), int(document["optimizer_steps"])
+    except (KeyError, TypeError, ValueError):
+        raise CLIError(f"{state_path}: damaged (its settings or step cannot be read)") from None
+    if args.steps is not None:
+        settings.steps = args.steps
+    config, params = model.config, model.params
+    names = tensor_names(config)
+    parameters = {p.name: p for p in train.parameters(params)}
+    sizes = [len(parameters[n].read()) for n in names]
+    saved = read_floats(folder / STATE_FOLDER / "params.f64", sizes)
+    for name, values in zip(names, saved):
+        parameters[name].write(values)
+    opt = make_optimizer(params, settings)
+    opt.load_state({"step": optimizer_steps,
+                    "exp_avg": dict(zip(names, read_floats(folder / STATE_FOLDER / "exp_avg.f64", sizes))),
+                    "exp_avg_sq": dict(zip(names, read_floats(folder / STATE_FOLDER / "exp_avg_sq.f64", sizes)))})
+    tokens_path = folder / STATE_FOLDER / "tokens.u32"
+    try:
+        tokens: list[int] = from_little_endian(array("I"), tokens_path.read_bytes()).tolist()
+    except (OSError, ValueError) as e:
+        raise CLIError(f"{tokens_path}: cannot be read ({e}); the run cannot continue") from None
+    if not 0 < n_train < len(tokens) or max(tokens) >= config.vocab_size:
+        raise CLIError(f"{tokens_path}: damaged (its tokens do not fit this model); the run cannot continue")
+    batches = training_batches(tokens, n_train, settings)
+    try:
+        batches.restore(document.get("batches"))
+    except DataError as e:
+        raise CLIError(f"{state_path}: {e}; the run cannot continue exactly") from None
+    run = Run(settings, config, params, model.tokenizer, open_checkpoint(folder).tokenizer_files(), tokens, n_train,
+              opt, batches, restore_rng(document.get("sample_rng"), state_path), str(document.get("source", "")), step)
+    run.log = read_log(folder / LOG_NAME)
+    return run
+
+
+def read_floats(path: Path, sizes: Sequence[int]) -> list[list[float]]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CLIError(f"{path}: cannot be read ({e.strerror}); the run cannot continue") from None
+    if len(data) != 8 * sum(sizes):
+        raise CLIError(f"{path}: {len(data)} bytes, but this model's state needs {8 * sum(sizes)}; the run cannot continue")
+    values = from_little_endian(array("d"), data)
+    out, start = [], 0
+    for size in sizes:
+        out.append(values[start : start + size].tolist())
+        start += size
+    return out
+
+
+def read_log(path: Path) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return entries
+    for line in lines:
+        try:
+            entry = parse_json(line)
+        except JSONProblem:
+            continue
+        if isinstance(entry, dict):
+            entries.append({str(k): v for k, v in entry.items()})
+    return entries
+
+
+# --- Training -----------------------------------------------------------------------------------
+def held_out_loss(run: Run) -> float:
+    """The mean loss over --eval-batches batches of the held-out text: the same batches at every
+    evaluation (their own seeded generator), so the numbers are comparable across the run."""
+    s = run.settings
+    held_out = Batches(run.val_ids, s.block_size, seed=s.seed + 2, what="the held-out split")
+    batches = [held_out.next_batch(s.batch_size) for _ in range(s.eval_batches)]
+    return sum(train.loss(run.params, batch, run.config) for batch in batches) / len(batches)
+
+
+def sample(run: Run) -> str:
+    model = GPT2(run.config, run.params, run.tokenizer)
+    ids = list(model.generate([run.tokenizer.eot_id], min(SAMPLE_TOKENS, run.config.n_ctx), temperature=0.8, seed=run.sample_rng.randrange(2**32),
+                              stop_at_eot=False))
+    return run.tokenizer.decode(ids).replace(EOT_TEXT, " | ")
+
+
+def one_step(run: Run) -> dict[str, object]:
+    """Draw a batch, compute the loss and its gradients, clip, and take one AdamW step."""
+    s = run.settings
+    batch = run.batches.next_batch(s.batch_size)
+    loss, grads = train.loss_and_gradients(run.params, batch, run.config)
+    norm = train.clip_gradients(grads, s.grad_clip) if s.grad_clip > 0 else train.gradient_norm(grads)
+    run.opt.lr = train.learning_rate(run.step, max_lr=s.lr, min_lr=s.min_lr, warmup_steps=s.warmup, decay_steps=s.steps)
+    with interrupts_deferred():  # a Ctrl-C waits until every parameter has its update
+        run.opt.step(grads)
+        run.step += 1
+    return {"step": run.step, "loss": loss, "lr": run.opt.lr, "grad_norm": norm}
+
+
+def run_train(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if args.resume is None:
+        check_out(out, args.force)
+    with tempfile.TemporaryDirectory(prefix="potatogpt-vocab-") as scratch:
+        try:
+            run = resume(args) if args.resume is not None else new_run(args, Path(scratch))
+        except DataError as e:
+            raise CLIError(str(e)) from None
+        return train_loop(run, out)
+
+
+def check_out(out: Path, force: bool) -> None:
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise CLIError(f"{out}: already exists; choose another --out, continue it with --resume {out}, "
+                           "or pass --force to replace it")
+        try:
+            refuse_to_replace(out)
+        except FolderError as e:
+            raise CLIError(str(e)) from None
+
+
+def train_loop(run: Run, out: Path) -> int:
+    s = run.settings
+    status = ProgressLine(sys.stderr)
+    print(f"potatogpt train: {describe(run)}; writing {out}", flush=True)
+    started = time.perf_counter()
+    first_step = run.step
+    tokens_per_step = s.batch_size * s.block_size
+    last: dict[str, object] = {}
+    try:
+        while run.step < s.steps:
+            entry = one_step(run)
+            entry["seconds"] = round(time.perf_counter() - started, 3)
+            run.log.append(entry)
+            last = entry
+            elapsed = time.perf_counter() - started
+            rate = (run.step - first_step) * tokens_per_step / max(elapsed, 1e-9)
+            eta = (s.steps - run.step) * elapsed / max(run.step - first_step, 1)
+            status.redraw(f"step {run.step}/{s.steps}  loss {entry['loss']:.4f}  {rate:,.0f} tok/s  "
+                          f"{clock(elapsed)} elapsed  ETA {clock(eta)}", now=run.step == s.steps)
+            evaluate = run.step % s.eval_every == 0 or run.step == s.steps
+            show_sample = run.step % s.sample_every == 0 or run.step == s.steps
+            if evaluate or show_sample:
+                status.clear()
+                report: dict[str, object] = {"step": run.step}
+                if evaluate:
+                    report["val_loss"] = held_out_loss(run)
+                if show_sample:
+                    report["sample"] = sample(run)
+                run.log.append(report)
+                line = f"step {run.step}: train loss {entry['loss']:.4f}"
+                if evaluate:
+                    line += f", held-out loss {report['val_loss']:.4f}"
+                print(line + (f"\n    {report['sample']!r}" if show_sample else ""), flush=True)
+                if evaluate:
+                    save(run, out)
+    except KeyboardInterrupt as e:
+        status.clear()
+        if run.step > 0:
+            save(run, out)
+            say(f"potatogpt train: interrupted at step {run.step}; saved {out} (continue with --resume {out})")
+        else:
+            say("potatogpt train: interrupted before the first step; nothing was written")
+        return exit_status(e)
+    status.end()
+    save(run, out)
+    for line in plot(curves(run.log), {"train": ".", "held-out": "*"}):
+        print(line)
+    took = time.perf_counter() - started
+    loss = last.get("loss")
+    print(f"potatogpt train: {run.step - first_step} steps in {clock(took)}"
+          + (f", last train loss {loss:.4f}" if isinstance(loss, float) else "")
+          + f"; wrote {out} (try `python -m potatogpt --weights {out} \"...\"`)", flush=True)
+    return 0
+
+
+def curves(log: Sequence[dict[str, object]]) -> dict[str, list[tuple[int, float]]]:
+    """The train loss (averaged over each stretch between evaluations) and the held-out loss."""
+    train_points: list[tuple[int, float]] = []
+    held_out: list[tuple[int, float]] = []
+    stretch: list[float] = []
+    for entry in log:
+        step = entry.get("step")
+        if not isinstance(step, int):
+            continue
+        if isinstance(entry.get("loss"), float):
+            stretch.append(float(entry["loss"]))  # type: ignore[arg-type]  # (checked just above)
+            if len(stretch) >= 10:
+                train_points.append((step, sum(stretch) / len(stretch)))
+                stretch = []
+        if isinstance(entry.get("val_loss"), float):
+            held_out.append((step, float(entry["val_loss"])))  # type: ignore[arg-type]  # (checked just above)
+    return {"train": train_points, "held-out": held_out}
+
+
+def describe(run: Run) -> str:
+    c, s = run.config, run.settings
+    n_params = sum(len(p.read()) for p in train.parameters(run.params))
+    where = f"from step {run.step}, " if run.step else ""
+    return (f"{where}{n_params:,} parameters ({c.n_layer} layers, {c.n_head} heads, n_embd {c.n_embd}, context "
+            f"{c.n_ctx}, {c.vocab_size} tokens), {len(run.train_ids):,} training and {len(run.val_ids):,} held-out "
+            f"tokens, {s.steps} steps of {s.batch_size} x {s.block_size}")
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds) if math.isfinite(seconds) else 0
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# --- gradcheck ----------------------------------------------------------------------------------
+GRADCHECK_RELATIVE = 1e-6  # a backward formula that is wrong is off by far more than this
+GRADCHECK_ABSOLUTE = 1e-8  # central differences' own rounding, for gradients near zero
+
+
+def parse_gradcheck_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="potatogpt gradcheck",
+        description="Check backward.py's gradients against central differences, (L(w+h) - L(w-h)) / 2h in "
+                    "float64, on a few random coordinates of every tensor of a weights folder.")
+    parser.add_argument("folder", type=Path, metavar="DIR", help="a weights folder (e.g. one `train` wrote)")
+    parser.add_argument("--per-tensor", type=positive_int, default=3, metavar="N", help="coordinates per tensor (default 3)")
+    parser.add_argument("--rows", type=positive_int, default=2, help="rows in the batch (default 2)")
+    parser.add_argument("--tokens", type=positive_int, default=8, help="tokens per row (default 8, at most the context)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="picks the batch and the coordinates (default 0)")
+    parser.set_defaults(run=run_gradcheck)
+    return parser.parse_args(argv[1:])
+
+
+def run_gradcheck(args: argparse.Namespace) -> int:
+    try:
+        model = load(args.folder)
+    except (WeightsError, TokenizerError) as e:
+        raise CLIError(str(e)) from None
+    config = model.config
+    if args.tokens > config.n_ctx:
+        raise CLIError(f"--tokens {args.tokens} is more than {args.folder}'s context of {config.n_ctx}")
+    rng = random.Random(args.seed)
+    batch = [[rng.randrange(config.vocab_size) for _ in range(args.tokens + 1)] for _ in range(args.rows)]
+    print(f"potatogpt gradcheck: {args.folder}, a batch of {args.rows} x {args.tokens} random tokens, "
+          f"{args.per_tensor} coordinates per tensor, h = 1e-5", flush=True)
+    checks = train.gradient_check(model.params, batch, config, per_tensor=args.per_tensor, seed=args.seed)
+    worst_by_tensor: dict[str, train.GradientCheck] = {}
+    failures = 0
+    for check in checks:
+        if abs(check.analytic - check.numeric) > GRADCHECK_ABSOLUTE + GRADCHECK_RELATIVE * max(abs(check.analytic), abs(check.numeric)):
+            failures += 1
+        if check.name not in worst_by_tensor or check.error > worst_by_tensor[check.name].error:
+            worst_by_tensor[check.name] = check
+    width = max(len(name) for name in worst_by_tensor)
+    for name, check in worst_by_tensor.items():
+        print(f"  {name:<{width}}  [{check.index:>6}]  backward {check.analytic: .10e}  differences {check.numeric: .10e}  "
+              f"relative error {check.error:.1e}")
+    worst = max(checks, key=lambda c: c.error)
+    if failures:
+        print(f"potatogpt gradcheck: {failures} of {len(checks)} coordinates disagree (worst: {worst.name}[{worst.index}], "
+              f"relative error {worst.error:.1e}); the backward pass is wrong there", flush=True)
+        return 1
+    print(f"potatogpt gradcheck: all {len(checks)} coordinates agree (largest relative error {worst.error:.1e})", flush=True)
+    return 0
