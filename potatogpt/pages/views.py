@@ -147,11 +147,11 @@ class Stage:
 
 @dataclass(frozen=True)
 class PassView:
-    """One forward pass of a trace: its name, the tokens it fed from position `start`, its calls,
-    and what each brand stood for (('Seq', (5,)), ('Embed', (8,)), ...)."""
+    """One forward pass of a trace: its name, the token ids it fed from position `start`, its
+    calls, and what each brand stood for (('Seq', (5,)), ('Embed', (8,)), ...)."""
 
     name: str
-    tokens: tuple[str, ...]
+    ids: tuple[int, ...]
     start: int
     stages: tuple[Stage, ...]
     sizes: tuple[tuple[str, tuple[int, ...]], ...]
@@ -409,14 +409,14 @@ def sample_section(columns: Sequence[LabColumn], tokenizer: TokenDecoder | None,
 UNITS = {"transformer_block": "block", "attention": "head"}  # repeated stages, and what each repeat is
 
 
-def trace_section(passes: Sequence[PassView]) -> Section:
+def trace_section(passes: Sequence[PassView], tokenizer: TokenDecoder | None) -> Section:
     """Each forward pass as nested boxes of its stages, the branded shape that flows between two
     stages on the arrow between them."""
     parts = []
     for forward_pass in passes:
-        n = len(forward_pass.tokens)
+        n = len(forward_pass.ids)
         where = f"position {forward_pass.start}" if n == 1 else f"positions {forward_pass.start}–{forward_pass.start + n - 1}"
-        words = " ".join(quoted(t) for t in forward_pass.tokens)
+        words = " ".join(quoted(t) for t in token_texts(tokenizer, forward_pass.ids))
         parts.append(tag("h3", f"{forward_pass.name}: {words} at {where}"))
         parts.append(tag("p", f"The KV cache grows from {forward_pass.start} to {forward_pass.start + n} positions. Sizes: ",
                          tag("span", "  ".join(f"{brand}={'/'.join(map(str, sizes))}" for brand, sizes in forward_pass.sizes),
@@ -469,3 +469,24 @@ def stage_box(stage: Stage, unit: str) -> Html:
         if stage.result is not None:
             inner += arrow(stage.result)
     return tag("div", head, Html(inner), class_="box", data_stage=stage.name)
+
+
+# --- A tensor, for Jupyter ------------------------------------------------------------------------
+TENSOR_CAP = 32  # rows and columns drawn at most; a larger tensor shows its top-left corner
+
+
+def tensor_section(rows: Sequence[Sequence[float]], shape: tuple[int, int], kind: str = "Tensor") -> Section:
+    """A tensor's shape and a heat map of its numbers (the first TENSOR_CAP rows and columns)."""
+    n_rows, n_cols = shape
+    shown = [list(row[:TENSOR_CAP]) for row in rows[:TENSOR_CAP]]
+    values = [v for row in shown for v in row if math.isfinite(v)]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    corner = "" if n_rows <= TENSOR_CAP and n_cols <= TENSOR_CAP else \
+        f": rows 0–{len(shown) - 1} and columns 0–{len(shown[0]) - 1 if shown else 0} drawn"
+    cell = max(6, min(24, 480 // max(1, len(shown[0]) if shown else 1)))
+    picture = heat_map(shown, cell=cell, low=low, high=high, label=f"{kind} {shape}",
+                       tooltip=lambda i, j, v: f"[{i}, {j}] = {v!r}") if shown and shown[0] else Html("")
+    facts = tag("p", tag("code", f"{kind}(shape={shape})"), f" — {n_rows} rows × {n_cols} columns{corner}. ",
+                "(Its brands, such as Seq or Embed, are in its static type only: mypy knows them, the "
+                "running program does not.)", class_="note")
+    return Section("tensor", kind.lower(), Html(facts + picture + legend("value", f"{low:.3g}", f"{high:.3g}")))
