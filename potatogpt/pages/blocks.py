@@ -284,8 +284,8 @@ STYLE = """
 .pg .arrow::before{content:"▼ ";color:#2171b5}
 .pg .same{border:2px dashed #6baed6;border-radius:8px;padding:.2em .6em;color:#333;font-size:.85em}
 .pg .columns{display:flex;flex-wrap:wrap;gap:1em 2em}
-.pg nav ol{columns:2;font-size:1.05em}
-@media print{.pg{font-size:12pt;max-width:none;padding:0}.pg h2{break-before:page}.pg h2.first{break-before:auto}
+.pg nav ol{columns:2;font-size:1.05em}.pg .wide{overflow-x:auto}
+@media print{.pg{font-size:12pt;max-width:none;padding:0}.pg .wide{overflow:visible}.pg h2{break-before:page}.pg h2.first{break-before:auto}
  .pg svg,.pg table,.pg .box{break-inside:avoid}}
 """
 

@@ -356,8 +356,8 @@ def lens_section(stages: Sequence[str], ids: Sequence[int], guesses: Sequence[Se
                              class_="g hit" if hit else "g", style=f"background:{shade(level)};color:{ink(level)}",
                              title=tip, data_stage=stage, data_pos=p, data_token=token, data_p=repr(prob)))
         body_rows.append("<tr>" + "".join(cells) + "</tr>")
-    grid = Html('<table class="grid"><thead><tr>' + "".join(header) + "</tr></thead><tbody>"
-                + "".join(body_rows) + "</tbody></table>")
+    grid = Html('<div class="wide"><table class="grid"><thead><tr>' + "".join(header) + "</tr></thead><tbody>"
+                + "".join(body_rows) + "</tbody></table></div>")
     explain = tag("p", "Column p: the token at position p, and below it the model's guess for the token after "
                   "it, read off the residual stream after each stage as if the model stopped there (the final "
                   "layer norm and the tied output layer: a logit lens). The last row is the model's real "
@@ -395,7 +395,7 @@ def sample_section(columns: Sequence[LabColumn], tokenizer: TokenDecoder | None,
                     data_candidates=n_candidates)
         charts.append(tag("figure", caption, chart, facts, class_="lab", data_setting=column.setting.label,
                           style="margin:0"))
-    explain = tag("p", f"One forward pass{f' after {quoted(after)}' if after else ''}, then {draws} seeded draws "
+    explain = tag("p", f"One forward pass{f' after {quoted(visible(after))}' if after else ''}, then {draws} seeded draws "
                   f"(seed {seed}) of the next token under each setting. Each bar is a token's probability at the "
                   "setting's temperature (the bars of one chart share its scale); dark bars are tokens a draw "
                   "may pick, grey ones were cut by top-k or top-p; the dashed line is where the cut falls.",
