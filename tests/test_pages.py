@@ -196,7 +196,8 @@ def test_lens_grid_shows_the_top_guess_at_every_position(model: GPT2, references
     # The last stage is the model's real output, at every position.
     for p, logits in enumerate(model.logits(ids)):
         best = top_k_candidates(logits, 1)[0]
-        assert cells[(stages[-1], p)] == (best, pytest.approx(softmax(logits)[best], rel=1e-12))
+        token, probability = cells[(stages[-1], p)]
+        assert token == best and probability == pytest.approx(softmax(logits)[best], rel=1e-12)
 
 
 def test_sample_page_shows_each_settings_distribution_and_nucleus(model: GPT2) -> None:

@@ -106,7 +106,7 @@ def shade(value: float) -> str:
 
 def ink(value: float) -> str:
     """Text colour that reads on shade(value): black on the light half, white on the dark half."""
-    return "#ffffff" if value > 0.55 else "#000000"
+    return "#ffffff" if value > 0.62 else "#000000"
 
 
 def fraction(value: float, low: float, high: float) -> float:
