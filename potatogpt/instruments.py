@@ -20,22 +20,31 @@ The instruments (look.py turns each into text):
     attention_patterns(model, ids) every head's attention weights
     logit_lens(model, ids)         the next-token guesses read off after every block
     sampling_lab(logits, settings, draws, seed)  many seeded draws under several settings
+    score(model, ids)              per-token log-probabilities with the model's top guesses
+    lens_grid(model, ids)          the logit lens at every position
+
+What they return shows itself as a picture in Jupyter (`_repr_html_`, drawn by potatogpt/pages/),
+and `.section()` is the same picture for a page of its own (pages.standalone) or the report.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import TypeVar, cast, get_args, get_origin, get_type_hints
+from typing import NewType, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from . import model as gpt2_model
+from . import pages
 from .api import GPT2, ContextError
 from .model import KVCache, Params
-from .sampling import Sampler, argmax, sample_from, softmax
+from .model import Linear
+from .sampling import Sampler, argmax, log_softmax, sample_from, softmax, top_k_candidates
 from .tensor import ONE, Ctx, Embed, One, Seq, Tensor, Vocab, take_rows
+from . import tensor
 from .tokenizer import BYTE_TO_UNICODE, Tokenizer, merge_steps, pre_tokenize
 
 # model.py's forward pass, outermost first: every function a trace shows.
@@ -124,9 +133,24 @@ class Pass:
     types: dict[int, dict[str, Hint]]  # id(call) -> parameter name (or "return") -> its type
 
 
-def trace(model: GPT2, ids: Sequence[int]) -> list[Pass]:
-    """Record the prompt pass over `ids`, then one decode step (the greedy next token, fed
+class Trace(list[Pass]):
+    """What trace() returns: the prompt pass and the decode step (a list of two Passes)."""
+
+    def __init__(self, passes: Sequence[Pass], tokenizer: Tokenizer) -> None:
+        super().__init__(passes)
+        self.tokenizer = tokenizer
+
+    def section(self) -> pages.Section:
+        return pages.trace_section([pass_view(p) for p in self], self.tokenizer)
+
+    def _repr_html_(self) -> str:
+        return pages.fragment_of(self.section())
+
+
+def trace(model: GPT2, text_or_ids: str | Sequence[int]) -> Trace:
+    """Record the prompt pass over the text's ids, then one decode step (the greedy next token, fed
     through the KV cache), with every stage's argument and result types."""
+    ids = token_ids(model, text_or_ids)
     if not ids:
         raise ValueError("nothing to trace: give at least one token")
     if len(ids) + 1 > model.config.n_ctx:
@@ -135,7 +159,12 @@ def trace(model: GPT2, ids: Sequence[int]) -> list[Pass]:
     cache = model.new_kv_cache()
     prompt, logits = traced_pass("prompt pass", model, list(ids), cache)
     decode, _ = traced_pass("decode step", model, [argmax(logits.row(0))], cache)
-    return [prompt, decode]
+    return Trace([prompt, decode], model.tokenizer)
+
+
+def token_ids(model: GPT2, text_or_ids: str | Sequence[int]) -> list[int]:
+    """A text's token ids (ids are taken as they are)."""
+    return model.tokenizer.encode(text_or_ids) if isinstance(text_or_ids, str) else list(text_or_ids)
 
 
 def traced_pass(name: str, model: GPT2, ids: list[int], cache: KVCache) -> tuple[Pass, Tensor[One, Vocab]]:
@@ -248,6 +277,48 @@ def type_name(hint: Hint) -> str:
     return str(getattr(hint, "__name__", hint))
 
 
+def pass_view(forward_pass: Pass) -> pages.PassView:
+    """A pass as the trace's picture shows it: each call's operands and result as text."""
+
+    def stage(call: Call) -> pages.Stage:
+        types = forward_pass.types[id(call)]
+        operands = tuple(shown for name, value in call.args.items()
+                         if (shown := operand(name, value, types[name], call.shapes.get(name))) is not None)
+        return pages.Stage(call.stage, operands, operand("return", call.result, types["return"], call.shapes.get("return")),
+                           tuple(stage(inner) for inner in call.inner), product=call.stage == "linear")
+
+    return pages.PassView(forward_pass.name, tuple(forward_pass.ids), forward_pass.start,
+                          tuple(stage(call) for call in forward_pass.calls),
+                          tuple((brand, tuple(sorted(sizes))) for brand, sizes in brand_sizes(forward_pass).items()))
+
+
+def operand(name: str, value: object, hint: Hint, shape: tuple[int, int] | None) -> pages.Operand | None:
+    """An argument as a trace shows it: a tensor as its type and its shape when called; ids and
+    ints briefly; the rest (configs, caches, layer-norm parameters) not at all."""
+    if shape is not None:
+        return pages.Operand(f"{type_name(hint)} {shape}", is_tensor=True)
+    if isinstance(value, Linear):  # the product's right operand is the layer's weight
+        return operand(name, value.weight, field_types(hint)["weight"], value.weight.shape)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return pages.Operand(f"{name}={value}")
+    if isinstance(value, (list, tuple)):
+        return pages.Operand(f"{len(value)} id{'s' * (len(value) != 1)}")
+    return None
+
+
+def brand_sizes(forward_pass: Pass) -> dict[str, set[int]]:
+    """What each brand stood for in this pass, read off the shapes: {'Seq': {5}, 'Embed': {768}, ...},
+    in the order tensor.py defines (and explains) the brands."""
+    sizes: dict[str, set[int]] = {}
+    for call in walk(forward_pass.calls):
+        for name, shape in call.shapes.items():
+            for brand, size in zip(get_args(forward_pass.types[id(call)][name]), shape):
+                if not isinstance(brand, TypeVar):
+                    sizes.setdefault(type_name(brand), set()).add(size)
+    order = [name for name, value in vars(tensor).items() if isinstance(value, NewType)]
+    return {brand: sizes[brand] for brand in order if brand in sizes}
+
+
 # --- Tokenizer explainer ------------------------------------------------------------------------
 @dataclass
 class WordMerges:
@@ -264,7 +335,21 @@ class WordMerges:
         return self.merges[-1][2] if self.merges else self.symbols
 
 
-def explain_tokens(tokenizer: Tokenizer, text: str) -> list[WordMerges]:
+class TokenSteps(list[WordMerges]):
+    """What explain_tokens() returns: one WordMerges per pre-token."""
+
+    def __init__(self, words: Sequence[WordMerges], tokenizer: Tokenizer) -> None:
+        super().__init__(words)
+        self.tokenizer = tokenizer
+
+    def section(self) -> pages.Section:
+        return pages.tokens_section(self, self.tokenizer)
+
+    def _repr_html_(self) -> str:
+        return pages.fragment_of(self.section())
+
+
+def explain_tokens(tokenizer: Tokenizer, text: str) -> TokenSteps:
     """The tokenizer's steps for `text`, word by word (see tokenizer.py's docstring)."""
     # What encode() reads: a lone surrogate (from bytes that were not UTF-8, say) becomes U+FFFD.
     text = tokenizer.decode(tokenizer.encode(text))
@@ -272,16 +357,34 @@ def explain_tokens(tokenizer: Tokenizer, text: str) -> list[WordMerges]:
     for word in pre_tokenize(text):
         symbols = [BYTE_TO_UNICODE[b] for b in word.encode("utf-8")]
         words.append(WordMerges(word, symbols, list(merge_steps(tokenizer, word)), tokenizer.encode(word)))
-    return words
+    return TokenSteps(words, tokenizer)
 
 
 # --- Attention and the logit lens ---------------------------------------------------------------
-def attention_patterns(model: GPT2, ids: Sequence[int]) -> list[list[Tensor[Seq, Ctx]]]:
+class AttentionPatterns(list[list[Tensor[Seq, Ctx]]]):
+    """What attention_patterns() returns: patterns[layer][head], and the ids they are for."""
+
+    def __init__(self, patterns: Sequence[list[Tensor[Seq, Ctx]]], ids: Sequence[int], tokenizer: Tokenizer) -> None:
+        super().__init__(patterns)
+        self.ids = list(ids)
+        self.tokenizer = tokenizer
+
+    def section(self, layer: int = 0, head: int = 0, top: int = 3) -> pages.Section:
+        """Every head small, head `head` of layer `layer` large."""
+        return pages.attention_section(self, self.ids, self.tokenizer, layer=layer, head=head, top=top)
+
+    def _repr_html_(self) -> str:
+        return pages.fragment_of(self.section())
+
+
+def attention_patterns(model: GPT2, text_or_ids: str | Sequence[int]) -> AttentionPatterns:
     """patterns[layer][head]: row i is how much token i attends to each position 0 .. i
     (model.py's `attention_weights`, recorded during one forward pass)."""
+    ids = token_ids(model, text_or_ids)
     with record(["transformer_block", "attention_weights"]) as blocks:
         model.next_token_logits(ids)
-    return [[cast(Tensor[Seq, Ctx], head.result) for head in block.inner] for block in blocks]
+    return AttentionPatterns([[cast(Tensor[Seq, Ctx], head.result) for head in block.inner] for block in blocks],
+                             ids, model.tokenizer)
 
 
 @dataclass
@@ -293,10 +396,32 @@ class LensRow:
     logits: list[float]
 
 
-def logit_lens(model: GPT2, ids: Sequence[int]) -> list[LensRow]:
+class LogitLens(list[LensRow]):
+    """What logit_lens() returns: one LensRow per stage, and the ids they are for."""
+
+    def __init__(self, rows: Sequence[LensRow], ids: Sequence[int], tokenizer: Tokenizer) -> None:
+        super().__init__(rows)
+        self.ids = list(ids)
+        self.tokenizer = tokenizer
+
+    def section(self, top: int = 5) -> pages.Section:
+        """The last position's column of the lens grid (lens_grid draws every position)."""
+        guesses = []
+        for row in self:
+            probs = softmax(row.logits)
+            guesses.append([[(i, probs[i]) for i in top_k_candidates(probs, top)]])
+        return pages.lens_section([row.label for row in self], self.ids, guesses, self.tokenizer,
+                                  positions=[len(self.ids) - 1])
+
+    def _repr_html_(self) -> str:
+        return pages.fragment_of(self.section())
+
+
+def logit_lens(model: GPT2, text_or_ids: str | Sequence[int]) -> LogitLens:
     """After the embeddings and after every block, the last position's residual stream put
     through the final layer norm and the tied output layer (`lm_head`), as if the model stopped
     there.  The last row is the model's real output."""
+    ids = token_ids(model, text_or_ids)
     with record(["embed", "transformer_block"]) as stages:
         model.next_token_logits(ids)
     rows = []
@@ -305,7 +430,105 @@ def logit_lens(model: GPT2, ids: Sequence[int]) -> list[LensRow]:
         last = take_rows(stream, [stream.n_rows - 1], ONE)
         label = "embed" if stage.stage == "embed" else f"block {index - 1}"
         rows.append(LensRow(label, last.row(0), gpt2_model.lm_head(last, model.params, model.config).row(0)))
-    return rows
+    return LogitLens(rows, ids, model.tokenizer)
+
+
+@dataclass
+class LensGrid:
+    """The logit lens at every position: guesses[stage][position], the `top` likeliest next
+    tokens there as (id, probability), most likely first."""
+
+    labels: list[str]  # "embed", "block 0", ...
+    ids: list[int]
+    guesses: list[list[list[tuple[int, float]]]]
+    tokenizer: Tokenizer
+
+    def section(self) -> pages.Section:
+        return pages.lens_section(self.labels, self.ids, self.guesses, self.tokenizer)
+
+    def _repr_html_(self) -> str:
+        return pages.fragment_of(self.section())
+
+
+def lens_grid(model: GPT2, text_or_ids: str | Sequence[int], top: int = 3) -> LensGrid:
+    """logit_lens at every position, not only the last: each stage's whole residual stream through
+    `lm_head`.  (That is one output layer per stage and position: with 124M's 50257 x 768 output
+    layer, several times the forward pass itself.)"""
+    ids = token_ids(model, text_or_ids)
+    with record(["embed", "transformer_block"]) as stages:
+        model.next_token_logits(ids)
+    labels, guesses = [], []
+    for index, stage in enumerate(stages):
+        logits = gpt2_model.lm_head(cast(Tensor[Seq, Embed], stage.result), model.params, model.config)
+        labels.append("embed" if stage.stage == "embed" else f"block {index - 1}")
+        row_guesses = []
+        for row in logits.rows:
+            probs = softmax(row)
+            row_guesses.append([(i, probs[i]) for i in top_k_candidates(probs, top)])
+        guesses.append(row_guesses)
+    return LensGrid(labels, ids, guesses, model.tokenizer)
+
+
+# --- Scores with the model's guesses ------------------------------------------------------------
+@dataclass
+class TokenScore:
+    """One token of a scored text: the natural log of the probability the model gave it, and the
+    model's own `top` guesses at that place as (id, probability)."""
+
+    token: int
+    log_prob: float
+    guesses: list[tuple[int, float]]
+
+    @property
+    def probability(self) -> float:
+        return math.exp(self.log_prob)
+
+    @property
+    def bits(self) -> float:
+        """Its surprisal, -log2 p."""
+        return -self.log_prob / math.log(2)
+
+
+@dataclass
+class Scores:
+    """What score() returns: ids (the first only a condition), one TokenScore per later id."""
+
+    ids: list[int]
+    tokens: list[TokenScore]
+    tokenizer: Tokenizer
+
+    @property
+    def mean_nll(self) -> float:
+        """The mean negative log-likelihood in nats: the loss (cross-entropy) a trainer reports."""
+        return -sum(t.log_prob for t in self.tokens) / len(self.tokens)
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.mean_nll / math.log(2)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.mean_nll)
+
+    def section(self) -> pages.Section:
+        return pages.score_section(self, self.tokenizer)
+
+    def _repr_html_(self) -> str:
+        return pages.fragment_of(self.section())
+
+
+def score(model: GPT2, text_or_ids: str | Sequence[int], top: int = 3) -> Scores:
+    """GPT2.score with the model's `top` guesses at every position.  A text is scored after
+    <|endoftext|>, GPT-2's start of a document (ids are taken as they are: give that first)."""
+    ids = [model.tokenizer.eot_id, *model.tokenizer.encode(text_or_ids)] if isinstance(text_or_ids, str) else list(text_or_ids)
+    if len(ids) < 2:
+        raise ValueError("scoring needs at least two tokens: the first is only ever a condition")
+    tokens = []
+    for row, token in zip(model.logits(ids[:-1]), ids[1:]):  # (as GPT2.score computes it)
+        log_probs = log_softmax(row)
+        tokens.append(TokenScore(token, log_probs[token],
+                                 [(i, math.exp(log_probs[i])) for i in top_k_candidates(log_probs, top)]))
+    return Scores(ids, tokens, model.tokenizer)
 
 
 # --- Sampling lab -------------------------------------------------------------------------------
@@ -335,17 +558,35 @@ class LabColumn:
     counts: Counter[int]  # token id -> how often it was drawn
 
 
-def sampling_lab(logits: Sequence[float], settings: Sequence[Setting], draws: int, seed: int) -> list[LabColumn]:
+class SamplingLab(list[LabColumn]):
+    """What sampling_lab() returns: one LabColumn per setting."""
+
+    def __init__(self, columns: Sequence[LabColumn], draws: int, seed: int, tokenizer: Tokenizer | None) -> None:
+        super().__init__(columns)
+        self.draws = draws
+        self.seed = seed
+        self.tokenizer = tokenizer
+
+    def section(self, after: str = "", rows: int = 12) -> pages.Section:
+        """`after`: the text the logits came after, for the caption; `rows`: tokens per chart."""
+        return pages.sample_section(self, self.tokenizer, draws=self.draws, seed=self.seed, after=after, rows=rows)
+
+    def _repr_html_(self) -> str:
+        return pages.fragment_of(self.section())
+
+
+def sampling_lab(logits: Sequence[float], settings: Sequence[Setting], draws: int, seed: int, *,
+                 tokenizer: Tokenizer | None = None) -> SamplingLab:
     """`draws` seeded draws from the same logits under each setting: exactly the tokens that
     `draws` calls of Sampler(..., seed=seed).choose(logits) would give, without recomputing
-    the probabilities every time."""
+    the probabilities every time.  (The tokenizer only names the tokens in the picture.)"""
     columns = []
     for setting in settings:
         sampler = Sampler(setting.temperature, setting.top_k, setting.top_p, seed)
         probs, candidates = sampler.distribution(logits)
         counts = Counter(sample_from(probs, candidates, sampler.rng) for _ in range(draws))
         columns.append(LabColumn(setting, probs, candidates, counts))
-    return columns
+    return SamplingLab(columns, draws, seed, tokenizer)
 
 
 def rank_of(logits: Sequence[float], token: int) -> tuple[int, float]:

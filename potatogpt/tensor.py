@@ -137,6 +137,12 @@ class Tensor(Generic[R, C]):
     def __repr__(self) -> str:
         return f"Tensor(shape={self.shape})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's picture of the tensor: its shape and a heat map of (a corner of) its numbers."""
+        from .pages.views import fragment_of, tensor_section  # (pages imports nothing of potatogpt: no cycle)
+
+        return fragment_of(tensor_section(self.rows, self.shape))
+
     # --- Matrix product and transpose ---------------------------------------------------------
     @property
     def T(self) -> Tensor[C, R]:

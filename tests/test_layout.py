@@ -139,7 +139,7 @@ def test_the_top_level_is_the_reading_path() -> None:
     extra = [stem for stem in top if stem not in READING_PATH + ENTRY_POINTS]
     assert not extra, f"potatogpt/ holds {extra}, which are not on the reading path: move them into a subpackage"
     folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__")
-    assert folders == ["cli", "convert", "data", "fast", "weights"]
+    assert folders == ["cli", "convert", "data", "fast", "pages", "weights"]
 
 
 def test_the_layout_map_lists_every_module() -> None:

@@ -3,6 +3,7 @@
     main.py       picks the command from the first word; every failure becomes one line
     generate.py   the default command: prompt in, tokens out, one at a time
     look.py       the instruments: trace, tokens, score, attention, lens, sample
+    train.py      train and gradcheck: GPT-2 that learns (curves.py draws its loss curves)
     options.py    what the commands share: argument types, the model options, loading a model
     memory.py     will the model fit?  The check before a load
     progress.py   one self-redrawing progress line
