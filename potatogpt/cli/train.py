@@ -62,7 +62,7 @@ SAMPLE_TOKENS = 48  # the length of the sample shown at each evaluation
 class Settings:
     """The run's hyper-parameters: what `--resume` restores (the command line's, or their defaults)."""
 
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 8
     lr: float = 3e-3
     min_lr: float = 3e-4
@@ -76,7 +76,9 @@ class Settings:
     block_size: int = 32
 
 
-SHAPE_DEFAULTS = {"n_layer": 2, "n_head": 4, "n_embd": 48}
+SHAPE_DEFAULTS = {"n_layer": 2, "n_head": 4, "n_embd": 32}
+# Fine-tuning a real GPT-2 costs about a minute per token of a row on 124M: one row a step.
+FROM_BATCH_SIZE = 1
 
 
 # --- The command line ---------------------------------------------------------------------------
@@ -157,6 +159,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
     values = asdict(base)
     values.update({name: getattr(args, name) for name in values if getattr(args, name, None) is not None})
+    if getattr(args, "source", None) is not None and getattr(args, "batch_size", None) is None:
+        values["batch_size"] = FROM_BATCH_SIZE
     if getattr(args, "sample_every", None) is None and getattr(args, "eval_every", None) is not None:
         values["sample_every"] = args.eval_every  # a sample with every evaluation, unless asked otherwise
     settings = Settings(**values)
@@ -181,6 +185,10 @@ class Run:
     source: str
     step: int = 0
     log: list[dict[str, object]] = field(default_factory=list)
+    resume_point: dict[str, object] = field(default_factory=dict)  # the batches' state after the last whole step
+
+    def __post_init__(self) -> None:
+        self.resume_point = self.batches.state()
 
     @property
     def train_ids(self) -> list[int]:
@@ -204,6 +212,9 @@ def new_run(args: argparse.Namespace, scratch: Path) -> Run:
         source = f"fine-tuned from {args.source} on {corpus.description}"
     else:
         vocabulary = byte_level() if args.vocab_size is None else learn_vocabulary(corpus.texts, args.vocab_size)
+        if args.vocab_size is not None and vocabulary.vocab_size < args.vocab_size:
+            say(f"potatogpt train: note: the vocabulary has {vocabulary.vocab_size} tokens, not {args.vocab_size}: "
+                "the text has no more pairs to merge")
         write_tokenizer_files(vocabulary, scratch)
         tokenizer_files = [scratch / name for name in ("encoder.json", "vocab.bpe")]
         tokenizer = vocabulary.tokenizer()
@@ -270,7 +281,7 @@ def save(run: Run, out: Path) -> None:
         document = {
             "format": STATE_FORMAT, "format_version": STATE_VERSION, "step": run.step, "optimizer_steps": opt["step"],
             "settings": asdict(run.settings), "n_train": run.n_train, "source": run.source,
-            "batches": run.batches.state(), "sample_rng": rng_state(run.sample_rng),
+            "batches": run.resume_point, "sample_rng": rng_state(run.sample_rng),
         }
         write_text(folder / STATE_FOLDER / "state.json", json.dumps(document, indent=1) + "\n")
         write_text(folder / LOG_NAME, "".join(json.dumps(entry) + "\n" for entry in run.log))
@@ -410,17 +421,26 @@ def sample(run: Run) -> str:
     return run.tokenizer.decode(ids).replace(EOT_TEXT, " | ")
 
 
-def one_step(run: Run) -> dict[str, object]:
-    """Draw a batch, compute the loss and its gradients, clip, and take one AdamW step."""
+def one_step(run: Run, started: float) -> dict[str, object]:
+    """Draw a batch, compute the loss and its gradients, clip, and take one AdamW step; log it.
+
+    A Ctrl-C before the update leaves the run as it was before the step (the batch drawn is
+    drawn again on --resume: `resume_point`); one during the update waits until the step is
+    applied and logged whole."""
     s = run.settings
     batch = run.batches.next_batch(s.batch_size)
     loss, grads = train.loss_and_gradients(run.params, batch, run.config)
     norm = train.clip_gradients(grads, s.grad_clip) if s.grad_clip > 0 else train.gradient_norm(grads)
-    run.opt.lr = train.learning_rate(run.step, max_lr=s.lr, min_lr=s.min_lr, warmup_steps=s.warmup, decay_steps=s.steps)
-    with interrupts_deferred():  # a Ctrl-C waits until every parameter has its update
+    lr = train.learning_rate(run.step, max_lr=s.lr, min_lr=s.min_lr, warmup_steps=s.warmup, decay_steps=s.steps)
+    with interrupts_deferred():
+        run.opt.lr = lr
         run.opt.step(grads)
         run.step += 1
-    return {"step": run.step, "loss": loss, "lr": run.opt.lr, "grad_norm": norm}
+        entry: dict[str, object] = {"step": run.step, "loss": loss, "lr": lr, "grad_norm": norm,
+                                    "seconds": round(time.perf_counter() - started, 3)}
+        run.log.append(entry)
+        run.resume_point = run.batches.state()
+    return entry
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -455,32 +475,17 @@ def train_loop(run: Run, out: Path) -> int:
     tokens_per_step = s.batch_size * s.block_size
     last: dict[str, object] = {}
     try:
+        if run.step and run.log and "loss" in run.log[-1]:  # resumed where an evaluation was interrupted
+            report_if_due(run, out, run.log[-1], status)
         while run.step < s.steps:
-            entry = one_step(run)
-            entry["seconds"] = round(time.perf_counter() - started, 3)
-            run.log.append(entry)
+            entry = one_step(run, started)
             last = entry
             elapsed = time.perf_counter() - started
             rate = (run.step - first_step) * tokens_per_step / max(elapsed, 1e-9)
             eta = (s.steps - run.step) * elapsed / max(run.step - first_step, 1)
             status.redraw(f"step {run.step}/{s.steps}  loss {entry['loss']:.4f}  {rate:,.0f} tok/s  "
                           f"{clock(elapsed)} elapsed  ETA {clock(eta)}", now=run.step == s.steps)
-            evaluate = run.step % s.eval_every == 0 or run.step == s.steps
-            show_sample = run.step % s.sample_every == 0 or run.step == s.steps
-            if evaluate or show_sample:
-                status.clear()
-                report: dict[str, object] = {"step": run.step}
-                if evaluate:
-                    report["val_loss"] = held_out_loss(run)
-                if show_sample:
-                    report["sample"] = sample(run)
-                run.log.append(report)
-                line = f"step {run.step}: train loss {entry['loss']:.4f}"
-                if evaluate:
-                    line += f", held-out loss {report['val_loss']:.4f}"
-                print(line + (f"\n    {report['sample']!r}" if show_sample else ""), flush=True)
-                if evaluate:
-                    save(run, out)
+            report_if_due(run, out, entry, status)
     except KeyboardInterrupt as e:
         status.clear()
         if run.step > 0:
@@ -489,8 +494,7 @@ def train_loop(run: Run, out: Path) -> int:
         else:
             say("potatogpt train: interrupted before the first step; nothing was written")
         return exit_status(e)
-    status.end()
-    save(run, out)
+    status.end()  # (the last step's evaluation has saved `out`)
     for line in plot(curves(run.log), {"train": ".", "held-out": "*"}):
         print(line)
     took = time.perf_counter() - started
@@ -499,6 +503,34 @@ def train_loop(run: Run, out: Path) -> int:
           + (f", last train loss {loss:.4f}" if isinstance(loss, float) else "")
           + f"; wrote {out} (try `python -m potatogpt --weights {out} \"...\"`)", flush=True)
     return 0
+
+
+def report_if_due(run: Run, out: Path, entry: dict[str, object], status: ProgressLine) -> None:
+    """Every --eval-every steps (and at the last): the held-out loss, then save; every
+    --sample-every steps: a sample.  Printed as one line each, the status line cleared first."""
+    s = run.settings
+    evaluate = run.step % s.eval_every == 0 or run.step == s.steps
+    show_sample = run.step % s.sample_every == 0 or run.step == s.steps
+    if not (evaluate or show_sample):
+        return
+    status.clear()
+    report: dict[str, object] = {"step": run.step}
+    if evaluate:
+        report["val_loss"] = held_out_loss(run)
+    if show_sample:
+        before = run.sample_rng.getstate()
+        try:
+            report["sample"] = sample(run)
+        except BaseException:  # (a Ctrl-C: --resume makes this very sample again)
+            run.sample_rng.setstate(before)
+            raise
+    run.log.append(report)
+    line = f"step {run.step}: train loss {entry['loss']:.4f}"
+    if evaluate:
+        line += f", held-out loss {report['val_loss']:.4f}"
+    print(line + (f"\n    {report['sample']!r}" if show_sample else ""), flush=True)
+    if evaluate:
+        save(run, out)
 
 
 def curves(log: Sequence[dict[str, object]]) -> dict[str, list[tuple[int, float]]]:
