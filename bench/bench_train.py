@@ -12,8 +12,8 @@ runs it.  Two shapes:
   tiny     1 layer, n_embd 16, 4 heads, context 16, byte-level vocabulary (257): ~7.7k parameters,
            one 8-character line per step (B = 1 row of T = 8 tokens, after an <|endoftext|>),
            the shape of the well-known single-file scalar-autograd GPT (0.32 s per step here)
-  small    4 layers, n_embd 64, 4 heads, context 64, byte-level vocabulary: ~0.2M parameters,
-           B = 4 rows of T = 64 tokens per step
+  default  `python -m potatogpt train`'s default shape: 2 layers, n_embd 32, 4 heads, context 32,
+           byte-level vocabulary: ~35k parameters, B = 8 rows of T = 32 tokens per step
 
 Timings on a shared machine wander: each step is timed by the CPU time this process spent on it
 (time.process_time, which another process's work does not add to) as well as by the wall clock.
@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from potatogpt import tensor, train  # noqa: E402
+from potatogpt.cli.train import SHAPE_DEFAULTS, Settings  # noqa: E402
 from potatogpt.config import GPT2Config  # noqa: E402
 from potatogpt.fast import storage as fast_storage, training as fast_training  # noqa: E402
 from potatogpt.fast.kernels import matmul_weight  # noqa: E402
@@ -56,7 +57,8 @@ class Shape:
 
 SHAPES = {
     "tiny": Shape(GPT2Config(n_layer=1, n_head=4, n_embd=16, n_ctx=16, vocab_size=257), rows=1, tokens=8),
-    "small": Shape(GPT2Config(n_layer=4, n_head=4, n_embd=64, n_ctx=64, vocab_size=257), rows=4, tokens=64),
+    "default": Shape(GPT2Config(**SHAPE_DEFAULTS, n_ctx=Settings.block_size, vocab_size=257), rows=Settings.batch_size,
+                     tokens=Settings.block_size),
 }
 EOT = 256  # the byte-level vocabulary's <|endoftext|>
 TEXT = (b"Beautiful is better than ugly. Explicit is better than implicit. Simple is better than complex. "
@@ -150,14 +152,14 @@ def report(name: str, shape: Shape, steps: int, block: int, storage: str) -> Non
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
-    parser.add_argument("--steps", type=int, help="training steps to time (default: 400 tiny, 6 small)")
-    parser.add_argument("--block", type=int, help="steps per block for the best-block figure (default: 50 tiny, 2 small)")
+    parser.add_argument("--steps", type=int, help="training steps to time (default: 400 tiny, 30 default)")
+    parser.add_argument("--block", type=int, help="steps per block for the best-block figure (default: 50 tiny, 10 default)")
     parser.add_argument("--plain", action="store_true", help='storage="reference": every product is tensor.matmul')
     args = parser.parse_args(argv)
     print(f"Python {platform.python_version()} on {platform.machine()}")
     for name in SHAPES if args.shape == "both" else [args.shape]:
-        steps = args.steps or (400 if name == "tiny" else 6)
-        block = args.block or (50 if name == "tiny" else 2)
+        steps = args.steps or (400 if name == "tiny" else 30)
+        block = args.block or (50 if name == "tiny" else 10)
         report(name, SHAPES[name], steps, min(block, steps), "reference" if args.plain else "exact")
 
 

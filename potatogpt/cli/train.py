@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -262,26 +262,26 @@ def check_training_memory(args: argparse.Namespace, config: GPT2Config, folder: 
 
 # --- Saving and resuming ------------------------------------------------------------------------
 def save(run: Run, out: Path) -> None:
-    """Write `out` as a weights folder (float32) with the float64 training state beside it, atomically."""
-    values = {p.name: p.read() for p in train.parameters(run.params)}
+    """Write `out` as a weights folder (float32) with the float64 training state beside it, atomically.
+
+    One tensor is copied out at a time (a model the size of 124M has 124M numbers in each of the
+    parameters and the two moments: copies of all of them at once would double the memory)."""
+    parameters = {p.name: p for p in train.parameters(run.params)}
+    names = tensor_names(run.config)
 
     def tensor(name: str, path: Path) -> dict[str, object]:
-        return write_float32([array("d", values[name])], name, path, run.config)
+        return write_float32([array("d", parameters[name].read())], name, path, run.config)
 
     def state(folder: Path) -> None:
         (folder / STATE_FOLDER).mkdir()
-        names = tensor_names(run.config)
-        opt = run.opt.state()
-        moments = (opt["exp_avg"], opt["exp_avg_sq"])
-        write_floats(folder / STATE_FOLDER / "params.f64", (values[n] for n in names))
-        for file, moment in zip(("exp_avg.f64", "exp_avg_sq.f64"), moments):
-            assert isinstance(moment, dict)
-            write_floats(folder / STATE_FOLDER / file, (moment[n] for n in names))
+        write_floats(folder / STATE_FOLDER / "params.f64", (parameters[n].read() for n in names))
+        write_floats(folder / STATE_FOLDER / "exp_avg.f64", (run.opt.exp_avg[n] for n in names))
+        write_floats(folder / STATE_FOLDER / "exp_avg_sq.f64", (run.opt.exp_avg_sq[n] for n in names))
         (folder / STATE_FOLDER / "tokens.u32").write_bytes(little_endian(array("I", run.tokens)))
         document = {
-            "format": STATE_FORMAT, "format_version": STATE_VERSION, "step": run.step, "optimizer_steps": opt["step"],
-            "settings": asdict(run.settings), "n_train": run.n_train, "source": run.source,
-            "batches": run.resume_point, "sample_rng": rng_state(run.sample_rng),
+            "format": STATE_FORMAT, "format_version": STATE_VERSION, "step": run.step,
+            "optimizer_steps": run.opt.steps, "settings": asdict(run.settings), "n_train": run.n_train,
+            "source": run.source, "batches": run.resume_point, "sample_rng": rng_state(run.sample_rng),
         }
         write_text(folder / STATE_FOLDER / "state.json", json.dumps(document, indent=1) + "\n")
         write_text(folder / LOG_NAME, "".join(json.dumps(entry) + "\n" for entry in run.log))
@@ -292,10 +292,13 @@ def save(run: Run, out: Path) -> None:
         raise CLIError(str(e)) from None
 
 
-def write_floats(path: Path, vectors: object) -> None:
+def write_floats(path: Path, vectors: Iterable[Sequence[float]]) -> None:
+    """Float64 numbers, little-endian, one vector after another."""
     with path.open("wb") as f:
-        for vector in vectors:  # type: ignore[attr-defined]  # (an iterable of float lists)
-            f.write(little_endian(array("d", vector)))
+        for vector in vectors:
+            f.write(little_endian(vector if isinstance(vector, array) else array("d", vector)))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_text(path: Path, text: str) -> None:
