@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BUNDLED, CHECKPOINTS, HUB_CHECKPOINT, RANDOM_CONFIG, Exported, Hub, QuietServer, make_handler, random_params
+from helpers import (BUNDLED, CHECKPOINTS, GRADIENT_CASES, HUB_CHECKPOINT, RANDOM_CONFIG, Exported, Hub, QuietServer,
+                     make_handler, random_params)
 from potatogpt.api import GPT2
 from potatogpt.convert import download
 from potatogpt.convert.export import convert
@@ -21,6 +22,12 @@ from potatogpt.tokenizer import Tokenizer
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """The committed checkpoints converted to potatogpt's format, once per session (read only)."""
     return Exported(tmp_path_factory.mktemp("exported"))
+
+
+@pytest.fixture(scope="session")
+def folders(exported: Exported) -> dict[str, Path]:
+    """The checkpoints with PyTorch gradient references (helpers.GRADIENT_CASES), exported."""
+    return {name: exported.folder(name) for name in GRADIENT_CASES}
 
 
 @pytest.fixture

@@ -99,6 +99,7 @@ def copy_fixture(name: str, folder: Path) -> Path:
 
 
 GRADIENTS = ROOT / "tests" / "fixtures" / "gradients"  # what PyTorch computes for training (make_gradient_references.py)
+GRADIENT_CASES = ("tiny", "tiny-eps")  # the checkpoints GRADIENTS has references for
 
 
 def gradient_reference(name: str) -> dict[str, object]:

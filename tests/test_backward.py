@@ -17,11 +17,10 @@ from typing import TypeVar
 import pytest
 
 import potatogpt
-from helpers import CHECKPOINTS, batch_of, gradient_reference as reference, random_rows
+from helpers import GRADIENT_CASES, batch_of, gradient_reference as reference, random_rows
 from potatogpt import backward, model, train
 from potatogpt.fast import training as fast_training
 from potatogpt.api import Storage
-from potatogpt.convert.export import convert
 from potatogpt.model import LayerNorm, Linear
 from potatogpt.tensor import (
     ONE,
@@ -40,19 +39,11 @@ from potatogpt.tensor import (
 )
 from potatogpt.weights.catalogue import tensor_names
 
-CASES = ("tiny", "tiny-eps")
+CASES = GRADIENT_CASES
 TOLERANCE = 1e-9
 
 R = TypeVar("R", bound=int)
 C = TypeVar("C", bound=int)
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("gradients")
-    for name in CASES:
-        convert(CHECKPOINTS / name, root / name)
-    return {name: root / name for name in CASES}
 
 
 def relative_error(ours: list[float], theirs: list[float]) -> float:

@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 
 import potatogpt
-from helpers import CHECKPOINTS, batch_of, gradient_reference as reference
+from helpers import GRADIENT_CASES, batch_of, gradient_reference as reference
 from potatogpt import backward, train
-from potatogpt.convert.export import convert
 from potatogpt.config import GPT2Config
 from potatogpt.model import Params
 from potatogpt.weights.catalogue import tensor_names
 
-CASES = ("tiny", "tiny-eps")
+CASES = GRADIENT_CASES
 
 
 def run_of(ref: dict[str, object], key: str) -> dict[str, object]:
@@ -29,14 +28,6 @@ def run_of(ref: dict[str, object], key: str) -> dict[str, object]:
 def floats(value: object) -> list[float]:
     assert isinstance(value, list)
     return [float(v) for v in value]
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("train")
-    for name in CASES:
-        convert(CHECKPOINTS / name, root / name)
-    return {name: root / name for name in CASES}
 
 
 def optimizer(params: Params, run: dict[str, object]) -> train.AdamW:
