@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from potatogpt import tensor, train  # noqa: E402
-from potatogpt.cli.train import SHAPE_DEFAULTS, Settings  # noqa: E402
+from potatogpt.cli.run_state import SHAPE_DEFAULTS, Settings  # noqa: E402
 from potatogpt.config import GPT2Config  # noqa: E402
 from potatogpt.fast import storage as fast_storage, training as fast_training  # noqa: E402
 from potatogpt.fast.kernels import matmul_weight  # noqa: E402

@@ -1,4 +1,4 @@
-"""`python -m potatogpt train` and `gradcheck` (potatogpt/cli/train.py): a run writes a weights folder
+"""`python -m potatogpt train` and `gradcheck` (potatogpt/cli/train.py, run_state.py, gradcheck.py): a run writes a weights folder
 every command reads, Ctrl-C saves and --resume continues bit for bit, bad input is one line with
 nothing written."""
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..fast.parallel import WorkerError
-from . import generate, look, train
+from . import generate, gradcheck, look, train
 from .console import discard_output, exit_status, finish_output, termination_signals_interrupt
 from .options import CLIError, error, say
 
@@ -24,7 +24,7 @@ from .options import CLIError, error, say
 COMMANDS: dict[str, Callable[[Sequence[str]], argparse.Namespace]] = {
     **{name: look.parse_args for name in look.INSTRUMENTS},
     "train": train.parse_args,
-    "gradcheck": train.parse_gradcheck_args,
+    "gradcheck": gradcheck.parse_args,
 }
 
 

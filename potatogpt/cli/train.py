@@ -7,7 +7,8 @@
     python -m potatogpt gradcheck weights/mine                  # backward.py against finite differences
 
 The learning itself is potatogpt/train.py (the loss, its gradients, AdamW, the schedule); this
-module is what turns it into a run: the data, the status line, the held-out loss and a sample
+module is what turns it into a run (run_state.py keeps and restores its state, gradcheck.py is the
+other command): the data, the status line, the held-out loss and a sample
 every --eval-every steps, the log, the curves at the end, and a weights folder written so that
 nothing is ever half there.  DIR is an ordinary weights folder (manifest.json, one float32 file
 per tensor, the tokenizer) plus `log.jsonl` and `training/`, the float64 state `--resume` needs:
@@ -21,16 +22,13 @@ was never interrupted.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import random
 import sys
 import tempfile
 import time
-from array import array
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from .. import train
@@ -38,48 +36,18 @@ from ..api import GPT2, load
 from ..config import GPT2Config
 from ..dataset import Batches, DataError, prepare, read_corpus
 from ..learn_bpe import byte_level, learn_vocabulary, write_tokenizer_files
-from ..model import Params
-from ..tokenizer import EOT_TEXT, Tokenizer, TokenizerError
-from ..weights.byte_order import from_little_endian, little_endian
-from ..weights.catalogue import WeightsError, check_config, tensor_names
+from ..tokenizer import EOT_TEXT, TokenizerError
+from ..weights.catalogue import WeightsError, check_config
 from ..weights.checkpoint import open_checkpoint
-from ..weights.safe_json import JSONProblem, parse_json
-from ..weights.writer import FolderError, refuse_to_replace, write_float32, write_folder
+from ..weights.writer import FolderError, refuse_to_replace
 from . import memory
 from .console import exit_status, interrupts_deferred
 from .curves import plot
-from .options import CLIError, non_negative_float, non_negative_int, positive_int, seed_number, say
+from .options import CLIError, non_negative_float, non_negative_int, positive_int, say, seed_number
 from .progress import ProgressLine
+from .run_state import FROM_BATCH_SIZE, SHAPE_DEFAULTS, Run, Settings, make_optimizer, resume, save, training_batches
 
-STATE_FOLDER = "training"
-STATE_FORMAT = "potatogpt-training"
-STATE_VERSION = 1
-LOG_NAME = "log.jsonl"
 SAMPLE_TOKENS = 48  # the length of the sample shown at each evaluation
-
-
-@dataclass
-class Settings:
-    """The run's hyper-parameters: what `--resume` restores (the command line's, or their defaults)."""
-
-    steps: int = 400
-    batch_size: int = 8
-    lr: float = 3e-3
-    min_lr: float = 3e-4
-    warmup: int = 30
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    eval_every: int = 100
-    eval_batches: int = 8
-    sample_every: int = 100
-    seed: int = 0
-    block_size: int = 32
-
-
-SHAPE_DEFAULTS = {"n_layer": 2, "n_head": 4, "n_embd": 32}
-# Fine-tuning a real GPT-2 costs about a minute per token of a row on 124M: one row a step.
-FROM_BATCH_SIZE = 1
-
 
 # --- The command line ---------------------------------------------------------------------------
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -168,37 +136,6 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
         raise CLIError(f"--min-lr {settings.min_lr} is above --lr {settings.lr}: the floor must be lower")
     return settings
 
-
-# --- A run's state ------------------------------------------------------------------------------
-@dataclass
-class Run:
-    settings: Settings
-    config: GPT2Config
-    params: Params
-    tokenizer: Tokenizer
-    tokenizer_files: list[Path]  # copied into every save
-    tokens: list[int]  # the training text's ids, then the held-out text's
-    n_train: int
-    opt: train.AdamW
-    batches: Batches  # the training rows, from a seeded generator whose state is saved
-    sample_rng: random.Random
-    source: str
-    step: int = 0
-    log: list[dict[str, object]] = field(default_factory=list)
-    resume_point: dict[str, object] = field(default_factory=dict)  # the batches' state after the last whole step
-
-    def __post_init__(self) -> None:
-        self.resume_point = self.batches.state()
-
-    @property
-    def train_ids(self) -> list[int]:
-        return self.tokens[: self.n_train]
-
-    @property
-    def val_ids(self) -> list[int]:
-        return self.tokens[self.n_train :]
-
-
 def new_run(args: argparse.Namespace, scratch: Path) -> Run:
     """A run from scratch, or from --from: the data tokenized, the model built or loaded."""
     settings = settings_from(args, Settings())
@@ -235,15 +172,6 @@ def new_run(args: argparse.Namespace, scratch: Path) -> Run:
                make_optimizer(params, settings), training_batches(tokens, len(data.train), settings),
                random.Random(settings.seed + 1), source)
 
-
-def training_batches(tokens: list[int], n_train: int, settings: Settings) -> Batches:
-    return Batches(tokens[:n_train], settings.block_size, seed=settings.seed, what="the training split")
-
-
-def make_optimizer(params: Params, settings: Settings) -> train.AdamW:
-    return train.AdamW(params, lr=settings.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=settings.weight_decay)
-
-
 def load_for_training(args: argparse.Namespace, folder: Path) -> GPT2:
     try:
         checkpoint = open_checkpoint(folder)
@@ -258,154 +186,6 @@ def check_training_memory(args: argparse.Namespace, config: GPT2Config, folder: 
         problem = memory.training_refusal(config, memory.available_bytes())
         if problem is not None:
             raise CLIError(f"{folder}: {problem}")
-
-
-# --- Saving and resuming ------------------------------------------------------------------------
-def save(run: Run, out: Path) -> None:
-    """Write `out` as a weights folder (float32) with the float64 training state beside it, atomically.
-
-    One tensor is copied out at a time (a model the size of 124M has 124M numbers in each of the
-    parameters and the two moments: copies of all of them at once would double the memory)."""
-    parameters = {p.name: p for p in train.parameters(run.params)}
-    names = tensor_names(run.config)
-
-    def tensor(name: str, path: Path) -> dict[str, object]:
-        return write_float32([array("d", parameters[name].read())], name, path, run.config)
-
-    def state(folder: Path) -> None:
-        (folder / STATE_FOLDER).mkdir()
-        write_floats(folder / STATE_FOLDER / "params.f64", (parameters[n].read() for n in names))
-        write_floats(folder / STATE_FOLDER / "exp_avg.f64", (run.opt.exp_avg[n] for n in names))
-        write_floats(folder / STATE_FOLDER / "exp_avg_sq.f64", (run.opt.exp_avg_sq[n] for n in names))
-        (folder / STATE_FOLDER / "tokens.u32").write_bytes(little_endian(array("I", run.tokens)))
-        document = {
-            "format": STATE_FORMAT, "format_version": STATE_VERSION, "step": run.step,
-            "optimizer_steps": run.opt.steps, "settings": asdict(run.settings), "n_train": run.n_train,
-            "source": run.source, "batches": run.resume_point, "sample_rng": rng_state(run.sample_rng),
-        }
-        write_text(folder / STATE_FOLDER / "state.json", json.dumps(document, indent=1) + "\n")
-        write_text(folder / LOG_NAME, "".join(json.dumps(entry) + "\n" for entry in run.log))
-
-    try:
-        write_folder(tensor, run.config, run.tokenizer_files, out, source_label=run.source, extra=state)
-    except FolderError as e:
-        raise CLIError(str(e)) from None
-
-
-def write_floats(path: Path, vectors: Iterable[Sequence[float]]) -> None:
-    """Float64 numbers, little-endian, one vector after another."""
-    with path.open("wb") as f:
-        for vector in vectors:
-            f.write(little_endian(vector if isinstance(vector, array) else array("d", vector)))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_text(path: Path, text: str) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def rng_state(rng: random.Random) -> list[object]:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def restore_rng(state: object, where: Path) -> random.Random:
-    rng = random.Random()
-    try:
-        assert isinstance(state, list) and len(state) == 3 and isinstance(state[1], list)
-        rng.setstate((state[0], tuple(state[1]), state[2]))
-    except (AssertionError, TypeError, ValueError):
-        raise CLIError(f"{where}: a random generator's state is damaged; the run cannot continue exactly") from None
-    return rng
-
-
-def resume(args: argparse.Namespace) -> Run:
-    folder: Path = args.resume
-    state_path = folder / STATE_FOLDER / "state.json"
-    try:
-        model = load(folder)
-    except (WeightsError, TokenizerError) as e:
-        raise CLIError(str(e)) from None
-    try:
-        document = parse_json(state_path.read_bytes())
-    except FileNotFoundError:
-        raise CLIError(f"{folder}: not a training run (no {STATE_FOLDER}/state.json); start one with "
-                       f"`python -m potatogpt train ... --out {folder}`") from None
-    except (OSError, JSONProblem) as e:
-        raise CLIError(f"{state_path}: cannot be read ({e}); the run cannot continue") from None
-    if not isinstance(document, dict) or document.get("format") != STATE_FORMAT or \
-            document.get("format_version") != STATE_VERSION:
-        raise CLIError(f"{state_path}: not a potatogpt training state this version can read")
-    try:
-        settings = Settings(**document["settings"])
-        step, n_train, optimizer_steps = int(document["step"]), int(document["n_train"]), int(document["optimizer_steps"])
-    except (KeyError, TypeError, ValueError):
-        raise CLIError(f"{state_path}: damaged (its settings or step cannot be read)") from None
-    if args.steps is not None:
-        settings.steps = args.steps
-    config, params = model.config, model.params
-    names = tensor_names(config)
-    parameters = {p.name: p for p in train.parameters(params)}
-    sizes = [len(parameters[n].read()) for n in names]
-    saved = read_floats(folder / STATE_FOLDER / "params.f64", sizes)
-    for name, values in zip(names, saved):
-        parameters[name].write(values)
-    opt = make_optimizer(params, settings)
-    opt.load_state({"step": optimizer_steps,
-                    "exp_avg": dict(zip(names, read_floats(folder / STATE_FOLDER / "exp_avg.f64", sizes))),
-                    "exp_avg_sq": dict(zip(names, read_floats(folder / STATE_FOLDER / "exp_avg_sq.f64", sizes)))})
-    tokens_path = folder / STATE_FOLDER / "tokens.u32"
-    try:
-        tokens: list[int] = from_little_endian(array("I"), tokens_path.read_bytes()).tolist()
-    except (OSError, ValueError) as e:
-        raise CLIError(f"{tokens_path}: cannot be read ({e}); the run cannot continue") from None
-    if not 0 < n_train < len(tokens) or max(tokens) >= config.vocab_size:
-        raise CLIError(f"{tokens_path}: damaged (its tokens do not fit this model); the run cannot continue")
-    batches = training_batches(tokens, n_train, settings)
-    try:
-        batches.restore(document.get("batches"))
-    except DataError as e:
-        raise CLIError(f"{state_path}: {e}; the run cannot continue exactly") from None
-    run = Run(settings, config, params, model.tokenizer, open_checkpoint(folder).tokenizer_files(), tokens, n_train,
-              opt, batches, restore_rng(document.get("sample_rng"), state_path), str(document.get("source", "")), step)
-    run.log = read_log(folder / LOG_NAME)
-    return run
-
-
-def read_floats(path: Path, sizes: Sequence[int]) -> list[list[float]]:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CLIError(f"{path}: cannot be read ({e.strerror}); the run cannot continue") from None
-    if len(data) != 8 * sum(sizes):
-        raise CLIError(f"{path}: {len(data)} bytes, but this model's state needs {8 * sum(sizes)}; the run cannot continue")
-    values = from_little_endian(array("d"), data)
-    out, start = [], 0
-    for size in sizes:
-        out.append(values[start : start + size].tolist())
-        start += size
-    return out
-
-
-def read_log(path: Path) -> list[dict[str, object]]:
-    entries: list[dict[str, object]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return entries
-    for line in lines:
-        try:
-            entry = parse_json(line)
-        except JSONProblem:
-            continue
-        if isinstance(entry, dict):
-            entries.append({str(k): v for k, v in entry.items()})
-    return entries
-
 
 # --- Training -----------------------------------------------------------------------------------
 def held_out_loss(run: Run) -> float:
@@ -567,55 +347,3 @@ def describe(run: Run) -> str:
 def clock(seconds: float) -> str:
     seconds = int(seconds) if math.isfinite(seconds) else 0
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-# --- gradcheck ----------------------------------------------------------------------------------
-GRADCHECK_RELATIVE = 1e-6  # a backward formula that is wrong is off by far more than this
-GRADCHECK_ABSOLUTE = 1e-8  # central differences' own rounding, for gradients near zero
-
-
-def parse_gradcheck_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="potatogpt gradcheck",
-        description="Check backward.py's gradients against central differences, (L(w+h) - L(w-h)) / 2h in "
-                    "float64, on a few random coordinates of every tensor of a weights folder.")
-    parser.add_argument("folder", type=Path, metavar="DIR", help="a weights folder (e.g. one `train` wrote)")
-    parser.add_argument("--per-tensor", type=positive_int, default=3, metavar="N", help="coordinates per tensor (default 3)")
-    parser.add_argument("--rows", type=positive_int, default=2, help="rows in the batch (default 2)")
-    parser.add_argument("--tokens", type=positive_int, default=8, help="tokens per row (default 8, at most the context)")
-    parser.add_argument("--seed", type=seed_number, default=0, help="picks the batch and the coordinates (default 0)")
-    parser.set_defaults(run=run_gradcheck)
-    return parser.parse_args(argv[1:])
-
-
-def run_gradcheck(args: argparse.Namespace) -> int:
-    try:
-        model = load(args.folder)
-    except (WeightsError, TokenizerError) as e:
-        raise CLIError(str(e)) from None
-    config = model.config
-    if args.tokens > config.n_ctx:
-        raise CLIError(f"--tokens {args.tokens} is more than {args.folder}'s context of {config.n_ctx}")
-    rng = random.Random(args.seed)
-    batch = [[rng.randrange(config.vocab_size) for _ in range(args.tokens + 1)] for _ in range(args.rows)]
-    print(f"potatogpt gradcheck: {args.folder}, a batch of {args.rows} x {args.tokens} random tokens, "
-          f"{args.per_tensor} coordinates per tensor, h = 1e-5", flush=True)
-    checks = train.gradient_check(model.params, batch, config, per_tensor=args.per_tensor, seed=args.seed)
-    worst_by_tensor: dict[str, train.GradientCheck] = {}
-    failures = 0
-    for check in checks:
-        if abs(check.analytic - check.numeric) > GRADCHECK_ABSOLUTE + GRADCHECK_RELATIVE * max(abs(check.analytic), abs(check.numeric)):
-            failures += 1
-        if check.name not in worst_by_tensor or check.error > worst_by_tensor[check.name].error:
-            worst_by_tensor[check.name] = check
-    width = max(len(name) for name in worst_by_tensor)
-    for name, check in worst_by_tensor.items():
-        print(f"  {name:<{width}}  [{check.index:>6}]  backward {check.analytic: .10e}  differences {check.numeric: .10e}  "
-              f"relative error {check.error:.1e}")
-    worst = max(checks, key=lambda c: c.error)
-    if failures:
-        print(f"potatogpt gradcheck: {failures} of {len(checks)} coordinates disagree (worst: {worst.name}[{worst.index}], "
-              f"relative error {worst.error:.1e}); the backward pass is wrong there", flush=True)
-        return 1
-    print(f"potatogpt gradcheck: all {len(checks)} coordinates agree (largest relative error {worst.error:.1e})", flush=True)
-    return 0
