@@ -69,9 +69,9 @@ def _mode(storage: Storage) -> str:
 
 
 # Training holds more than the weights: every parameter's gradient (a float in a list), AdamW's
-# two moments, and the copies one tensor's update makes on the way.  Fitted to the peak RSS that
-# `python bench/bench_train.py --finetune` measured for one fine-tuning step of 124M.
-TRAINING_BYTES_PER_PARAMETER = 100.0
+# two moments, a flat copy of the gradients for AdamW, and the copies one tensor's update makes on
+# the way.  Fitted to the peak RSS of one fine-tuning step of 124M (18.2 GB; docs/training.md).
+TRAINING_BYTES_PER_PARAMETER = 146.0
 
 
 def training_refusal(config: GPT2Config, available: int | None) -> str | None:
