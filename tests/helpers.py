@@ -22,6 +22,7 @@ import sys
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import cast, TypeVar
@@ -378,6 +379,49 @@ def marked_errors(path: Path) -> set[tuple[int, str]]:
         if found:
             marks.add((number, found.group(1)))
     return marks
+
+
+# --- Pages, read without potatogpt ------------------------------------------------------------
+class Parsed(HTMLParser):
+    """Every start tag with its attributes, and all the text, as html.parser reads the page."""
+
+    def __init__(self, document: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+        self.styles: list[str] = []
+        self.in_style = False
+        self.feed(document)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {name: value or "" for name, value in attrs}))
+        self.in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_style = False
+
+    def handle_data(self, data: str) -> None:
+        (self.styles if self.in_style else self.text).append(data)
+
+    def having(self, attribute: str) -> list[dict[str, str]]:
+        return [attrs for _tag, attrs in self.elements if attribute in attrs]
+
+
+def assert_self_contained(document: str) -> Parsed:
+    """The page parsed, having checked it needs nothing outside itself: no script, link or image
+    element, no event handler, no reference but to its own anchors, no @import, url() or font."""
+    parsed = Parsed(document)
+    for tag, attrs in parsed.elements:
+        assert tag not in ("script", "link", "img", "iframe", "object", "embed", "base"), tag
+        for name, value in attrs.items():
+            assert not name.startswith("on"), f"<{tag} {name}>: an event handler"
+            if name in ("src", "href", "xlink:href", "action", "srcset", "poster", "data"):
+                assert value.startswith("#"), f"<{tag} {name}={value!r}>: a reference outside the page"
+            assert "http:" not in value.lower() and "https:" not in value.lower(), f"<{tag} {name}={value!r}>"
+    css = " ".join(parsed.styles) + " ".join(attrs.get("style", "") for _tag, attrs in parsed.elements)
+    assert "@import" not in css and "url(" not in css and "@font-face" not in css
+    return parsed
 
 
 # --- A stand-in for the Hugging Face hub, on 127.0.0.1 -------------------------------------------

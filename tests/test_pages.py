@@ -7,13 +7,12 @@ import json
 import math
 import os
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import CHECKPOINTS, Exported
+from helpers import CHECKPOINTS, Exported, Parsed, assert_self_contained
 import potatogpt
 from potatogpt import instruments, pages
 from potatogpt.api import GPT2
@@ -27,32 +26,6 @@ from potatogpt.tensor import from_rows
 # emoji whose bytes BPE splits into tokens that are not whole characters.
 HOSTILE = "<script>alert(\"x\")</script> it's \x07 \u202eevil 🤗 & co"
 PAGES = Path(pages.__file__).resolve().parent
-
-
-class Parsed(HTMLParser):
-    """Every start tag with its attributes, and all the text, as html.parser reads the page."""
-
-    def __init__(self, document: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.text: list[str] = []
-        self.styles: list[str] = []
-        self.in_style = False
-        self.feed(document)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {name: value or "" for name, value in attrs}))
-        self.in_style = tag == "style"
-
-    def handle_endtag(self, tag: str) -> None:
-        self.in_style = False
-
-    def handle_data(self, data: str) -> None:
-        (self.styles if self.in_style else self.text).append(data)
-
-    def having(self, attribute: str) -> list[dict[str, str]]:
-        return [attrs for _tag, attrs in self.elements if attribute in attrs]
 
 
 @pytest.fixture(scope="module")
@@ -82,20 +55,6 @@ def sections(model: GPT2, text: str) -> Iterator[pages.Section]:
 
 
 # --- Self-contained and escaped -----------------------------------------------------------------
-def assert_self_contained(document: str) -> Parsed:
-    parsed = Parsed(document)
-    for tag, attrs in parsed.elements:
-        assert tag not in ("script", "link", "img", "iframe", "object", "embed", "base"), tag
-        for name, value in attrs.items():
-            assert not name.startswith("on"), f"<{tag} {name}>: an event handler"
-            if name in ("src", "href", "xlink:href", "action", "srcset", "poster", "data"):
-                assert value.startswith("#"), f"<{tag} {name}={value!r}>: a reference outside the page"
-            assert "http:" not in value.lower() and "https:" not in value.lower(), f"<{tag} {name}={value!r}>"
-    css = " ".join(parsed.styles) + " ".join(attrs.get("style", "") for _tag, attrs in parsed.elements)
-    assert "@import" not in css and "url(" not in css and "@font-face" not in css
-    return parsed
-
-
 def test_every_page_is_self_contained_and_escapes_token_text(model: GPT2) -> None:
     found = list(sections(model, HOSTILE))
     assert [s.anchor for s in found] == ["tokens", "trace", "attention", "lens", "lens", "score", "sample"]

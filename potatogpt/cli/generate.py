@@ -37,7 +37,8 @@ examples:
   python -m potatogpt -i --packed              # load once, then prompt after prompt (Ctrl-D ends)
   python -m potatogpt --packed --jobs 2 "The meaning of life is"
 
-look inside (python -m potatogpt INSTRUMENT --help): trace, tokens, score, attention, lens, sample
+look inside (python -m potatogpt INSTRUMENT --help): trace, tokens, score, attention, lens, sample;
+  each with --html FILE as a page; python -m potatogpt report TEXT --html FILE for all six
 train a model: python -m potatogpt train --out DIR (see --help); check its gradients: python -m potatogpt gradcheck DIR
 """
 

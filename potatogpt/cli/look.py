@@ -1,19 +1,25 @@
 """`python -m potatogpt trace|tokens|score|attention|lens|sample TEXT`: look inside GPT-2.
 
 Each subcommand is one classroom instrument: it computes with instruments.py and prints a
-plain-text table.  main.py hands any command line that starts with one of INSTRUMENTS to
-`parse_args` here and then runs it (`look`) inside its own error handling.
+plain-text table, or with `--html FILE` writes the same result as a self-contained page
+(potatogpt/pages/).  main.py hands any command line that starts with one of INSTRUMENTS to
+`parse_args` here and then runs it (`look`) inside its own error handling.  report.py puts all six
+pages' sections into one page, with the helpers here.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NewType, TypeVar, get_args
 
-from .. import tensor
+from .. import pages, tensor
 from ..api import GPT2
+from ..config import GPT2Config
 from ..instruments import (
     Call,
     LabColumn,
@@ -22,9 +28,11 @@ from ..instruments import (
     attention_patterns,
     explain_tokens,
     field_types,
+    lens_grid,
     logit_lens,
     rank_of,
     sampling_lab,
+    score,
     trace,
     type_name,
     walk,
@@ -33,7 +41,7 @@ from ..model import Linear
 from ..sampling import softmax, top_k_candidates
 from ..tensor import Ctx, Seq, Tensor
 from ..tokenizer import EOT_TEXT, Tokenizer
-from .options import CLIError, add_model_options, load_model, non_negative_float, positive_int, probability
+from .options import CLIError, add_model_options, load_model, non_negative_float, positive_int, probability, say
 
 # The instruments, one subcommand each.
 INSTRUMENTS = ("trace", "tokens", "score", "attention", "lens", "sample")
@@ -46,7 +54,12 @@ examples (the tiny checkpoint works too: --weights <an export of checkpoints/tin
   python -m potatogpt attention "The cat sat on the mat" --layer 5 --head 1
   python -m potatogpt lens "The Eiffel Tower is in the city of"
   python -m potatogpt sample "The capital of France is" --expect " Paris"
+  python -m potatogpt attention "The cat sat on the mat" --layer 1 --head 0 --html cat.html
+  python -m potatogpt report "The cat sat on the mat" --html handout.html   (all six on one page)
 """
+
+HTML_HELP = ("write the picture to FILE as one self-contained HTML page (no network, opens in any browser) "
+             "instead of printing the text; '-' writes the page to standard output")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -62,6 +75,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                 needs_model: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help, parents=[model_options] if needs_model else [])
         sub.add_argument("text", help="the text to look at")
+        sub.add_argument("--html", default=None, metavar="FILE", help=HTML_HELP)
         sub.set_defaults(run=look, instrument=run)
         return sub
 
@@ -73,14 +87,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             f"{EOT_TEXT}, GPT-2's start of a document): probability, bits, perplexity")
     attention = command("attention", run_attention, "who attends to whom: every head in brief, or one head "
                         "(--layer and --head) as a heat map with each token's strongest positions")
-    attention.add_argument("--layer", type=int, default=None, help="a layer (0 is the first); alone, lists its heads")
-    attention.add_argument("--head", type=int, default=None, help="a head of --layer (0 is the first)")
+    attention.add_argument("--layer", type=int, default=None, help="a layer (0 is the first); alone, lists its heads "
+                           "(with --html: the layer of the head drawn large, default 0)")
+    attention.add_argument("--head", type=int, default=None, help="a head of --layer (0 is the first; with --html "
+                           "the default is 0)")
     attention.add_argument("--top", type=positive_int, default=3, metavar="N", help="positions shown per token (default 3)")
     lens = command("lens", run_lens, "logit lens: the next-token guesses read off after the embeddings and after "
                    "every block, at the last position (final layer norm + the tied output layer). Early layers "
                    "read poorly through a plain logit lens: their residual stream is not yet in the output "
                    "layer's coordinates, so treat their guesses as a rough hint, not as what the model 'thinks'")
-    lens.add_argument("--top", type=positive_int, default=5, metavar="K", help="guesses per row (default 5)")
+    lens.add_argument("--top", type=positive_int, default=5, metavar="K", help="guesses per row (default 5); with "
+                      "--html, per cell (the page shows every position: the output layer once per stage and "
+                      "position, several times the forward pass on big models)")
     sample = command("sample", run_sample, "sampling lab: one forward pass, then many seeded draws of the next "
                      "token under several settings side by side")
     sample.add_argument("--try", dest="settings", type=setting, action="append", default=None, metavar="SETTING",
@@ -91,7 +109,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0): the same seed, the same draws")
     sample.add_argument("--rows", type=positive_int, default=12, metavar="N", help="tokens listed (default 12)")
     sample.add_argument("--expect", default=None, metavar="TOKEN",
-                        help="report one token's rank and probability, e.g. ' Paris' (mind the leading space)")
+                        help="report one token's rank and probability, e.g. ' Paris' (mind the leading space); "
+                             "printed as text, with --html FILE too")
     return parser.parse_args(argv)
 
 
@@ -120,6 +139,8 @@ def look(args: argparse.Namespace) -> int:
     any other: one line on stderr)."""
     if not args.text:
         raise CLIError("the text is empty: give some text to look at")
+    if args.html is not None:
+        check_page_path(args.html)  # before the load: a mistyped folder should not cost one
     args.instrument(args)
     return 0
 
@@ -156,6 +177,83 @@ def print_lines(lines: Sequence[str]) -> None:
     print("\n".join(lines))
 
 
+def check_head(config: GPT2Config, layer: int | None, head: int | None) -> None:
+    """Refuse a --layer or --head the model does not have, in one line."""
+    n_layer, n_head = config.n_layer, config.n_head
+    if layer is not None and not 0 <= layer < n_layer:
+        raise CLIError(f"--layer {layer}: this model's layers are 0-{n_layer - 1}")
+    if head is not None and (layer is None or not 0 <= head < n_head):
+        raise CLIError(f"--head {head}: give --layer too; this model's heads are 0-{n_head - 1}"
+                       if layer is None else f"--head {head}: this model's heads are 0-{n_head - 1}")
+
+
+# --- Pages (--html) -----------------------------------------------------------------------------
+STANDARD_OUTPUT = "-"
+# The lens page puts every position through the output layer after every stage; past this many
+# multiply-adds (124M at about four positions: tens of seconds) it says so before it starts.
+LENS_WARNING = 2e9
+
+
+def page_path(text: str) -> Path:
+    """Where --html FILE goes: through a symbolic link to the file it names (write_page renames a
+    finished page into place, which would otherwise replace the link itself)."""
+    return Path(os.path.realpath(text))
+
+
+def check_page_path(text: str) -> None:
+    """Refuse, in one line, a --html FILE that cannot be written, before anything is computed.
+    (write_page checks again as it writes, and leaves nothing behind when it fails.)"""
+    if text == STANDARD_OUTPUT:
+        return
+    cannot = f"cannot write the page to {text}"
+    if not text:
+        raise CLIError("--html needs a file name, such as page.html")
+    path = page_path(text)
+    if path.is_dir():
+        raise CLIError(f"{cannot}: it is a folder; give a file name such as {Path(text) / 'page.html'}")
+    if path.exists() and not path.is_file():
+        # A FIFO, a device, a socket: the finished page would be renamed over it, not written into it.
+        raise CLIError(f"{cannot}: it is not a regular file (a FIFO, a device or a socket); give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CLIError(f"{cannot}: the file is read-only; choose another name or make it writable")
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise CLIError(f"{cannot}: {folder} {problem}; create the folder first or choose another")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{cannot}: the folder {folder} is read-only; choose a folder you can write to")
+
+
+def emit_page(text: str, document: str, what: str) -> None:
+    """Write `document` to --html's FILE, whole or not at all, and say so in one line (or write it
+    to standard output, for '-')."""
+    if text == STANDARD_OUTPUT:
+        sys.stdout.write(document)
+        return
+    try:
+        written = pages.write_page(page_path(text), document)
+    except pages.PageWriteError as e:
+        raise CLIError(str(e)) from None
+    size = written.stat().st_size
+    print(f"wrote {what} to {text} ({size / 1000:.0f} kB): open it in any browser, no network needed")
+
+
+def write_section(args: argparse.Namespace, section: pages.Section) -> None:
+    """One instrument's page, for --html."""
+    emit_page(args.html, pages.standalone(section, subject=args.text), f"the {section.title} page")
+
+
+def warn_about_lens_cost(config: GPT2Config, n_positions: int) -> None:
+    """On a big model the lens grid costs several forward passes: say so before starting."""
+    stages = config.n_layer + 1
+    work = stages * n_positions * config.vocab_size * config.n_embd
+    forward = n_positions * 12 * config.n_layer * config.n_embd ** 2 + config.vocab_size * config.n_embd
+    if work > LENS_WARNING:
+        say(f"potatogpt: the lens page reads all {n_positions} positions through the {config.vocab_size} x "
+            f"{config.n_embd} output layer after each of {stages} stages, about {work / forward:.0f} times the "
+            "work of the forward pass: this takes a while (a shorter text is quicker; Ctrl-C stops)")
+
+
 # --- trace --------------------------------------------------------------------------------------
 UNITS = {"transformer_block": "block", "attention": "head"}  # repeated stages, and what each repeat is
 
@@ -163,6 +261,9 @@ UNITS = {"transformer_block": "block", "attention": "head"}  # repeated stages, 
 def run_trace(args: argparse.Namespace) -> None:
     model = load_model(args)
     passes = trace(model, encode(model, args.text, decode_step=True))
+    if args.html is not None:
+        write_section(args, passes.section())
+        return
     for i, forward_pass in enumerate(passes):
         if i:
             print()
@@ -247,6 +348,9 @@ def describe(name: str, value: object, hint: object, shape: tuple[int, int] | No
 
 # --- tokens -------------------------------------------------------------------------------------
 def run_tokens(args: argparse.Namespace) -> None:
+    if args.html is not None:
+        write_section(args, explain_tokens(Tokenizer.gpt2(), args.text).section())
+        return
     print_lines(format_tokens(Tokenizer.gpt2(), args.text))
 
 
@@ -275,6 +379,9 @@ def run_score(args: argparse.Namespace) -> None:
     model = load_model(args)
     # The first token is scored after <|endoftext|>; the last is only scored, never fed in.
     ids = [model.tokenizer.eot_id, *encode(model, args.text)]
+    if args.html is not None:
+        write_section(args, score(model, ids).section())
+        return
     print_lines(format_score(model.tokenizer, ids, model.score(ids)))
 
 
@@ -295,21 +402,19 @@ SHADES = ".:-=+*#%@"  # weight 0-0.11 ... 0.89-1; positions a token cannot see a
 
 def run_attention(args: argparse.Namespace) -> None:
     model = load_model(args)
-    n_layer, n_head = model.config.n_layer, model.config.n_head
-    if args.layer is not None and not 0 <= args.layer < n_layer:
-        raise CLIError(f"--layer {args.layer}: this model's layers are 0-{n_layer - 1}")
-    if args.head is not None and (args.layer is None or not 0 <= args.head < n_head):
-        raise CLIError(f"--head {args.head}: give --layer too; this model's heads are 0-{n_head - 1}"
-                       if args.layer is None else f"--head {args.head}: this model's heads are 0-{n_head - 1}")
+    check_head(model.config, args.layer, args.head)
     ids = encode(model, args.text)
     patterns = attention_patterns(model, ids)
+    if args.html is not None:
+        write_section(args, patterns.section(layer=args.layer or 0, head=args.head or 0, top=args.top))
+        return
     labels = [token_label(model.tokenizer, i) for i in ids]
     layer: int | None = args.layer
     head: int | None = args.head
     if layer is not None and head is not None:
         print_lines(format_head(patterns[layer][head], labels, layer, head, args.top))
     else:
-        layers = range(n_layer) if args.layer is None else [args.layer]
+        layers = range(model.config.n_layer) if args.layer is None else [args.layer]
         print_lines(format_heads(patterns, layers, labels))
 
 
@@ -357,6 +462,10 @@ def mean(values: Sequence[float]) -> float:
 def run_lens(args: argparse.Namespace) -> None:
     model = load_model(args)
     ids = encode(model, args.text)
+    if args.html is not None:
+        warn_about_lens_cost(model.config, len(ids))
+        write_section(args, lens_grid(model, ids, top=args.top).section())
+        return
     rows = logit_lens(model, ids)
     print(f"the next token after {token_label(model.tokenizer, ids[-1])}, read off the residual stream "
           "after each stage (early stages read poorly through a plain logit lens):")
@@ -370,10 +479,19 @@ def run_lens(args: argparse.Namespace) -> None:
 
 # --- sample -------------------------------------------------------------------------------------
 def run_sample(args: argparse.Namespace) -> None:
+    if args.expect is not None and args.html == STANDARD_OUTPUT:
+        raise CLIError("--expect prints text, which would land inside the page on standard output: "
+                       "write the page to a file (--html FILE)")
     model = load_model(args)
     expected = None if args.expect is None else expected_token(model.tokenizer, args.expect)
     ids = encode(model, args.text)
     logits = model.next_token_logits(ids)
+    if args.html is not None:
+        lab = sampling_lab(logits, args.settings or DEFAULT_SETTINGS, args.draws, args.seed, tokenizer=model.tokenizer)
+        write_section(args, lab.section(after=args.text, rows=args.rows))
+        if expected is not None:  # (the page has no place for it)
+            print_lines(format_expected(model.tokenizer, logits, lab, expected))
+        return
     columns = sampling_lab(logits, args.settings or DEFAULT_SETTINGS, args.draws, args.seed)
     print(f"the next token after {token_label(model.tokenizer, ids[-1])}: {args.draws} draws per setting, "
           f"seed {args.seed}")

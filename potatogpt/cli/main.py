@@ -2,7 +2,9 @@
 
     python -m potatogpt "prompt"            generate.py   write a continuation, token by token
     python -m potatogpt INSTRUMENT TEXT     look.py       trace, tokens, score, attention, lens, sample
-    python -m potatogpt train [TEXT] ...    train.py      train a model, or fine-tune one; `gradcheck DIR` too
+    python -m potatogpt report TEXT ...     report.py     all six instruments on one page (--html FILE)
+    python -m potatogpt train [TEXT] ...    train.py      train a model, or fine-tune one
+    python -m potatogpt gradcheck DIR       gradcheck.py  the backward pass against finite differences
 
 Every command's problems reach the user as one line on stderr and a non-zero exit: the handlers
 here are the only place that turns exceptions into exit statuses.
@@ -16,13 +18,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..fast.parallel import WorkerError
-from . import generate, gradcheck, look, train
+from . import generate, gradcheck, look, report, train
 from .console import discard_output, exit_status, finish_output, termination_signals_interrupt
 from .options import CLIError, error, say
 
 # The first word of the command line -> how to read the rest.  Anything else is a prompt.
 COMMANDS: dict[str, Callable[[Sequence[str]], argparse.Namespace]] = {
     **{name: look.parse_args for name in look.INSTRUMENTS},
+    "report": report.parse_args,
     "train": train.parse_args,
     "gradcheck": gradcheck.parse_args,
 }
