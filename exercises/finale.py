@@ -33,8 +33,7 @@ def run_finale(args: argparse.Namespace) -> int:
             return 1
         yours, ours = plug_in_what_passes(args.solutions, lab, plugs)
         print(f"yours: {', '.join(yours) or 'nothing yet'}; potatogpt's: {', '.join(ours) or 'nothing'}", file=sys.stderr)
-        generate(gpt, args)
-    return 0
+        return generate(gpt, args)
 
 
 def plug_in_what_passes(folder: Path, lab: Lab, plugs: ExitStack) -> tuple[list[str], list[str]]:
@@ -54,10 +53,14 @@ def plug_in_what_passes(folder: Path, lab: Lab, plugs: ExitStack) -> tuple[list[
     return yours, ours
 
 
-def generate(gpt: GPT2, args: argparse.Namespace) -> None:
+def generate(gpt: GPT2, args: argparse.Namespace) -> int:
     """Print the prompt, then each new token as it is chosen (GPT2.generate: the prompt goes
     through once, then one token at a time, each step reusing the KV cache)."""
     ids = gpt.tokenizer.encode(args.prompt) or [gpt.tokenizer.eot_id]  # your bpe, if exercise 1 passed
+    if len(ids) > gpt.config.n_ctx:
+        print(f"python -m exercises finale: the prompt is {len(ids)} tokens, more than this model's context of "
+              f"{gpt.config.n_ctx}; give a shorter PROMPT", file=sys.stderr)
+        return 1
     steps = min(args.max_new_tokens, gpt.config.n_ctx - len(ids) + 1)  # (the last token is never fed back)
     decoder = gpt.tokenizer.decoder()
     print(args.prompt, end="", flush=True)
@@ -66,3 +69,4 @@ def generate(gpt: GPT2, args: argparse.Namespace) -> None:
                                   seed=args.seed, stop_at_eot=False):
             print(decoder.add(token), end="", flush=True)
     print(decoder.flush())
+    return 0

@@ -44,7 +44,7 @@ class Settings:
     """The run's hyper-parameters: what `--resume` restores (the command line's, or their defaults)."""
 
     steps: int = 400
-    batch_size: int = 8
+    batch_size: int = 4
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup: int = 30
@@ -54,7 +54,7 @@ class Settings:
     eval_batches: int = 8
     sample_every: int = 100
     seed: int = 0
-    block_size: int = 32
+    block_size: int = 64
 
 
 SHAPE_DEFAULTS = {"n_layer": 2, "n_head": 4, "n_embd": 32}
