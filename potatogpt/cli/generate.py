@@ -142,10 +142,14 @@ def run_interactive(args: argparse.Namespace) -> int:
                 started = time.perf_counter()
             try:
                 status = generate(args, model, prompt, load_seconds, started)
-                if status not in (0, 130):  # killed, or the terminal closed: no one to ask again
-                    return status
             except CLIError as e:  # say, a prompt too long for the context: ask for another
                 error(str(e))
+                status = 0
+            except KeyboardInterrupt as e:  # before generate() got going (reading a long prompt)
+                sys.stdout.write("\n")
+                status = exit_status(e)
+            if status not in (0, 130):  # killed, or the terminal closed: no one to ask again
+                return status
             load_seconds, prompt = None, None  # the load is paid once
     finally:
         model.close()
