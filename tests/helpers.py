@@ -211,8 +211,10 @@ def never_waits(seconds: int = 20) -> Iterator[None]:
 
 
 # Each one, pasted where a value belongs, used to escape json.loads as something other than
-# a JSONDecodeError (or to come back as infinity).  Every reader of JSON must refuse them.
+# a JSONDecodeError (or to come back as infinity, or as the last of two values).  Every reader of
+# JSON must refuse them.
 HOSTILE_JSON = {
+    "a duplicate key": ('{"k": 1, "k": 2}', "the key 'k' appears twice"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     "a 5000-digit integer": ("1" * 5000, "5000 digits"),
     "1e400": ("1e400", "too large"),
