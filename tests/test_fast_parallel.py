@@ -191,17 +191,17 @@ def test_a_worker_stuck_on_an_abandoned_product_is_replaced(exported: Exported, 
 
         def interrupted(*args: object) -> object:
             monkeypatch.setattr("potatogpt.fast.parallel.matmul_weight", real)
-            os.kill(stuck, signal.SIGSTOP)  # the worker has the request, and will never answer it
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt  # the worker has the request (in its pipe), and will never answer it
 
         monkeypatch.setattr("potatogpt.fast.parallel.matmul_weight", interrupted)
         monkeypatch.setattr("potatogpt.fast.parallel.COLLECT_SECONDS", 0.2)
+        os.kill(stuck, signal.SIGSTOP)  # (before the request: the tiny model's reply would beat a later stop)
         with pytest.raises(KeyboardInterrupt):
             model.next_token_logits(PROMPTS[0])
         assert [model.next_token_logits(ids) for ids in PROMPTS] == expected
         assert pool_of(model).processes[0].pid != stuck and not running(stuck)
     finally:
-        model.close()
+        model.close()  # (a stopped worker is killed here too, should the test have failed first)
 
 
 # --- Real Ctrl-C at any moment -------------------------------------------------------------------
