@@ -253,8 +253,9 @@ def load(folder: str | Path, *, storage: Storage = "exact", jobs: int = 1, verif
         raise ValueError("the reference mode runs in one process, with no kernels: use jobs=1")
     checkpoint = open_checkpoint(folder, verify_sha256=verify_sha256)
     tokenizer = checkpoint.tokenizer()  # the manifest's own, checked against the model's vocabulary size
-    if storage == "packed" and jobs > 1 and not packed_cache.has_valid_header(checkpoint):
-        # Quantize once, here, into packed.cache; every process then reads its own slices.
+    if storage == "packed" and jobs > 1 and not packed_cache.is_intact(checkpoint):
+        # Quantize once, here, into packed.cache (a damaged one is reported, then rebuilt); every
+        # process then reads its own slices.
         with no_cyclic_gc():
             packed_cache.packed_weights(checkpoint)
     pool = WorkerPool(checkpoint, storage, jobs) if jobs > 1 and storage != "reference" else None

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .tokenizer import Tokenizer
+from .weights import regular_files
 
 __all__ = [
     "DEFAULT_CORPUS",
@@ -85,7 +86,9 @@ class Corpus:
 def read_text_file(path: Path) -> str:
     """A file's text, or a DataError saying why it is not UTF-8 text (a leading BOM is dropped)."""
     try:
-        data = path.read_bytes()
+        data = regular_files.read_bytes(path)  # (a pipe or a device is refused, never waited on)
+    except regular_files.NotARegularFile as e:
+        raise DataError(f"{path}: {e.strerror}; pass UTF-8 text files") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read it ({e.strerror}); check the path and its permissions") from None
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0

@@ -16,11 +16,13 @@ import os
 import random
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -193,9 +195,51 @@ def one_error_line(stderr: str, *fragments: str) -> str:
     return lines[0]
 
 
+# --- Things that are not files, where a file belongs ---------------------------------------------
+NOT_FILES = ["a named pipe", "a folder", "a device", "a link to a named pipe"]
+
+
+def put_not_a_file(path: Path, kind: str = "a named pipe") -> None:
+    """Replace the file at `path` (if any) by `kind`: a FIFO that nobody will ever write to (a plain
+    open() of it waits forever), a folder, /dev/zero (never ends), or a symlink to a FIFO."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    if kind == "a named pipe":
+        os.mkfifo(path)
+    elif kind == "a folder":
+        path.mkdir()
+    elif kind == "a device":
+        path.symlink_to(os.devnull if not Path("/dev/zero").exists() else "/dev/zero")
+    else:
+        fifo = path.with_name(path.name + ".fifo")
+        os.mkfifo(fifo)
+        path.symlink_to(fifo.name)
+
+
+@contextmanager
+def never_waits(seconds: int = 20) -> Iterator[None]:
+    """A hang guard for code that must refuse, not wait on, a pipe: SIGALRM interrupts the open()
+    that blocks, and the test fails saying so (instead of the suite hanging).  A hang guard only:
+    anything that works takes milliseconds."""
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError(f"still waiting after {seconds} s: something opened a pipe and blocked on it")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 # Each one, pasted where a value belongs, used to escape json.loads as something other than
-# a JSONDecodeError (or to come back as infinity).  Every reader of JSON must refuse them.
+# a JSONDecodeError (or to come back as infinity, or as the last of two values).  Every reader of
+# JSON must refuse them.
 HOSTILE_JSON = {
+    "a duplicate key": ('{"k": 1, "k": 2}', "the key 'k' appears twice"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     "a 5000-digit integer": ("1" * 5000, "5000 digits"),
     "1e400": ("1e400", "too large"),
@@ -445,7 +489,18 @@ class Hub:
     announced_size: dict[str, int] = field(default_factory=dict)  # X-Linked-Size overrides
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
     etags: dict[str, str] = field(default_factory=dict)  # ETag overrides for small files
+    quirks: dict[str, str] = field(default_factory=dict)  # file -> one of QUIRKS, for every request of it
     url: str = ""
+
+
+# How a server can misbehave beyond cutting a transfer off: each answer carries text from outside
+# (a reason phrase, a raw status line) that an error message must not paste in as it is.
+QUIRKS = {
+    "redirect loop": "a 302 to itself, for ever",
+    "malformed status line": "HTTP/1.1 2OO OK, raw CR/LF and all",
+    "a reason of many lines": "HTTP 500, its reason phrase full of line breaks and 3000 characters long",
+    "hangs up": "closes the connection without a word",
+}
 
 
 def git_sha1(content: bytes) -> str:
@@ -467,6 +522,10 @@ def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
         def respond(self, body: bool) -> None:
             hub.requests.append((self.command, self.path, self.headers.get("Range")))
             prefix = f"/{REPO}/resolve/main/"
+            quirk = hub.quirks.get(self.path[len(prefix):]) if self.path.startswith(prefix) else None
+            if quirk is not None:
+                self.misbehave(quirk)
+                return
             if self.path.startswith(prefix) and self.path[len(prefix):] in hub.files:
                 name = self.path[len(prefix):]
                 content = hub.files[name]
@@ -486,6 +545,22 @@ def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 self.send_content(name, hub.files[name], body, etag=None)
             else:
                 self.send_error(404)
+
+        def misbehave(self, quirk: str) -> None:
+            self.close_connection = True
+            if quirk == "redirect loop":
+                self.send_response(302)
+                self.send_header("Location", self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif quirk == "malformed status line":
+                self.wfile.write(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n")
+            elif quirk == "a reason of many lines":
+                # (Written by hand: http.server would send the line breaks, and the client would
+                # take the lines after the first for headers.)
+                reason = "Internal\x0bServer\x0cError " + "\x85and\u2028more " * 300
+                self.wfile.write(b"HTTP/1.1 500 " + reason.encode("latin-1", "replace") + b"\r\nContent-Length: 0\r\n\r\n")
+            # "hangs up": nothing at all
 
         def send_content(self, name: str, content: bytes, body: bool, etag: str | None) -> None:
             start = 0

@@ -187,6 +187,8 @@ class Terminal:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: become potatogpt
             os.chdir(ROOT)
+            # A shell starts background jobs with Ctrl-C ignored, and exec keeps that: undo it.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execve(sys.executable, [sys.executable, "-m", "potatogpt", *args], env)
         self.seen = ""
 
@@ -302,6 +304,42 @@ def test_no_progress_line_off_a_terminal(exported: Exported) -> None:
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stderr and "loading" not in result.stderr
     assert len(result.stderr.splitlines()) == 1  # the summary, nothing else
+
+
+# --- Hostile: Ctrl-C at a real terminal while --jobs workers are busy ---------------------------
+# The tiny-vocab model's output layer has 50257 columns: each worker's reply is longer than a pipe
+# holds, so a Ctrl-C can land halfway through reading one.  Pressed at many moments of a
+# generation, each Ctrl-C must stop that generation only: the next prompt is answered, right.
+CTRL_C_DELAYS = [0.0, 0.005, 0.01, 0.02, 0.035, 0.05, 0.08, 0.12, 0.17, 0.22]
+
+
+@PSEUDO_TERMINAL
+@pytest.mark.parametrize("storage", [[], ["--packed"]], ids=["exact", "packed"])
+def test_ctrl_c_with_jobs_at_many_moments_then_the_next_prompt_works(exported: Exported, storage: list[str]) -> None:
+    folder = exported.folder("tiny-vocab")
+    single = potatogpt.load(folder)
+    check = "The meaning of life is"
+    expected = single.tokenizer.decode(list(single.generate(single.tokenizer.encode(check), 30, stop_at_eot=False)))
+    terminal = Terminal("-i", "--jobs", "2", *storage, "--weights", str(folder), "-n", "30", "--ignore-eot")
+    transcript = terminal.read_until("Prompt: ")
+    for delay in CTRL_C_DELAYS:
+        terminal.type("Once upon a time\n")
+        transcript += terminal.read_until("Once upon a time")  # the terminal's echo of the line typed
+        transcript += terminal.read_until("Once upon a time")  # generate() printing it: under way
+        time.sleep(delay)
+        terminal.type("\x03")
+        shown = terminal.read_until("Prompt: ")
+        assert "(interrupted)" in shown, shown
+        terminal.type(check + "\n")
+        answer = terminal.read_until("Prompt: ")
+        assert (check + expected) in answer.replace("\r\n", "\n"), f"after a Ctrl-C {delay} s in: {answer!r}"
+        assert "(interrupted)" not in answer and "error" not in answer
+        transcript += shown + answer
+    terminal.type("\x04")
+    assert terminal.exit_status() == 0
+    transcript += terminal.seen
+    for noise in ("Traceback", "Exception ignored", "error", "load the model again"):
+        assert noise not in transcript
 
 
 @PSEUDO_TERMINAL

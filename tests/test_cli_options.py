@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HUB_CHECKPOINT, ROOT, Exported, Hub, greedy_case, run_cli, shell
+from helpers import HUB_CHECKPOINT, ROOT, Exported, Hub, greedy_case, one_error_line, run_cli, shell
 
 
 # --- Argument types ---------------------------------------------------------------------------
@@ -20,8 +20,29 @@ def test_a_number_with_thousands_of_digits(flag: str) -> None:
     result = shell('exec "$0" -m potatogpt "$1" "$2" Hello', flag, "7" * 5000)
     assert result.returncode == 2
     error = result.stderr.splitlines()[-1]
-    assert error.startswith("potatogpt: error: argument") and "5000 characters long" in error
+    assert error.startswith("potatogpt: error: argument") and "5000 digits long" in error
     assert len(error) < 200 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("seed", [str(2**64 - 1), str(2**128 - 1), "-1", "0", "1_000"])
+def test_seeds_people_use_are_accepted(exported: Exported, seed: str) -> None:
+    """2**64 - 1 (20 digits) is a seed people really use; the API takes any int, so should --seed."""
+    folder = str(exported.folder("tiny-vocab"))
+    runs = [run_cli("--weights", folder, "-n", "5", "--temperature", "1", "--seed", seed, "Hello") for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout  # and it still makes the sampling repeatable
+
+
+@pytest.mark.parametrize("flag", ["-n", "--jobs", "--top-k", "--show-top"])
+def test_integers_as_long_as_a_seed_are_accepted_where_they_make_sense(exported: Exported, flag: str) -> None:
+    # (A huge --jobs is capped at the narrowest matrix's width; -n that large doesn't fit the context.)
+    result = run_cli("--weights", str(exported.folder("tiny-vocab")), "-n", "2", "--temperature", "1", flag, str(2**64 - 1),
+                     "Hello")
+    if flag == "-n":
+        assert result.returncode == 1
+        one_error_line(result.stderr, "context")
+    else:
+        assert result.returncode == 0, result.stderr
 
 
 # --- Finding and loading the weights ----------------------------------------------------------

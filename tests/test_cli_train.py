@@ -219,3 +219,19 @@ def test_training_that_cannot_fit_is_refused_up_front(exported: Exported, tmp_pa
     assert result.returncode == 1
     one_error_line(result.stderr, "training this model needs about", "--skip-memory-check")
     assert not out.exists()
+
+
+@POSIX
+@pytest.mark.parametrize("name", ["training/state.json", "training/params.f64", "training/tokens.u32", "log.jsonl"])
+def test_a_pipe_in_a_saved_run_is_refused_not_waited_on(tmp_path: Path, text: Path, name: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert run_main(capsys, "train", str(text), "--out", str(out), *TINY, "--steps", "2", "--eval-every", "2")[0] == 0
+    (out / name).unlink()
+    os.mkfifo(out / name)
+    result = run_cli("train", "--resume", str(out))  # (run_cli's timeout fails the test if it waits)
+    if name == "log.jsonl":  # the log only informs the curves: a run goes on without it
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1
+        one_error_line(result.stderr, str(out / name))

@@ -113,3 +113,18 @@ def test_the_final_message_on_a_closed_or_full_stdout(tmp_path: Path, redirect: 
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and reason in lines[0] and "wrote" in lines[0], result.stderr
     open_checkpoint(tmp_path / "out")  # the export itself is complete
+
+
+@pytest.mark.parametrize("setting", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}],
+                         ids=["PYTHONIOENCODING=ascii", "LC_ALL=C"])
+def test_a_finished_export_to_a_folder_an_ascii_terminal_cannot_show(tmp_path: Path, setting: dict[str, str]) -> None:
+    """The export completes; its last message must not turn it into a failure (it used to exit 1)."""
+    out = tmp_path / "pömme-de-terre" / "weights"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **setting}
+    env.pop("LANG", None) if "LC_ALL" in setting else None
+    result = subprocess.run([sys.executable, str(ROOT / "export_weights.py"), "--from", str(CHECKPOINTS / "tiny"),
+                             "--out", str(out)], env=env, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"wrote ") and result.stdout.count(b"\n") == 1
+    assert result.stderr == b""
+    open_checkpoint(out)

@@ -12,7 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ERROR_PAGE, REPO, Hub, assert_exported, export_from_hub, git_sha1, model_gets, one_line_error
+from helpers import (
+    ERROR_PAGE,
+    NOT_FILES,
+    POSIX,
+    QUIRKS,
+    REPO,
+    Hub,
+    assert_exported,
+    export_from_hub,
+    git_sha1,
+    model_gets,
+    never_waits,
+    one_error_line,
+    one_line_error,
+    put_not_a_file,
+    run_cli,
+)
 from potatogpt.convert import download
 from potatogpt.convert.download import DownloadError, Progress, RemoteFile, probe
 from potatogpt.convert.export import ExportError, export_model
@@ -184,6 +200,52 @@ def test_download_refuses_in_one_line_without_the_exporter(tmp_path: Path) -> No
     with pytest.raises(DownloadError) as excinfo:
         download.fetch("nonsense", "openai-community/gpt2", ["config.json"], tmp_path)
     one_line_error(excinfo, "'nonsense'")
+
+
+# --- Hostile: a server that misbehaves, a pipe where the partial file belongs ---------------------
+@pytest.mark.parametrize("quirk", list(QUIRKS))
+def test_a_misbehaving_server_is_one_short_line(hub: Hub, tmp_path: Path, quirk: str) -> None:
+    """urllib pastes what the server sent into its exceptions (a redirect loop's reason is three
+    lines; a malformed status line arrives with its raw CR/LF): the message must stay one line."""
+    hub.quirks["config.json"] = quirk
+    with pytest.raises(ExportError) as excinfo:
+        export_from_hub(hub, tmp_path / "weights" / "124M")
+    message = one_line_error(excinfo, "config.json")
+    assert len(message) < 500 and message.isprintable(), message
+    if quirk == "redirect loop":
+        assert "redirect" in message
+    assert not (tmp_path / "weights" / "124M").exists()
+
+
+def test_a_misbehaving_server_through_the_command_line(hub: Hub, tmp_path: Path) -> None:
+    hub.quirks["config.json"] = "malformed status line"
+    result = run_cli("--model", "124M", "--base-url", hub.url, "-n", "1", "Hi", cwd=tmp_path)
+    assert result.returncode == 1
+    announcement, *error = result.stderr.splitlines()  # (what is about to be downloaded, then the error)
+    assert announcement.startswith("downloading GPT-2 124M")
+    one_error_line("\n".join(error), "config.json", "HTTP/1.1 2OO OK")
+
+
+@POSIX
+@pytest.mark.parametrize("kind", NOT_FILES)
+def test_a_partial_file_that_is_not_a_file_is_in_the_way(hub: Hub, tmp_path: Path, kind: str) -> None:
+    """A FIFO as config.json.part used to take the download's open() forever."""
+    cache = tmp_path / "weights" / ".download" / "124M"
+    cache.mkdir(parents=True)
+    put_not_a_file(cache / "config.json.part", kind)
+    with never_waits(), pytest.raises(ExportError) as excinfo:
+        export_from_hub(hub, tmp_path / "weights" / "124M")
+    one_line_error(excinfo, "config.json.part", "is in the way", "not a regular file")
+
+
+@POSIX
+def test_a_pipe_where_a_downloaded_file_belongs(hub: Hub, tmp_path: Path) -> None:
+    cache = tmp_path / "weights" / ".download" / "124M"
+    cache.mkdir(parents=True)
+    put_not_a_file(cache / "model.safetensors")
+    with never_waits(), pytest.raises(ExportError) as excinfo:
+        export_from_hub(hub, tmp_path / "weights" / "124M")
+    one_line_error(excinfo, "model.safetensors", "is in the way")
 
 
 # --- Progress ---------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ folder kept unless forced, and download-then-convert against the stand-in hub (h
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import pytest
 
 from helpers import (
-    CHECKPOINTS, ERROR_PAGE, Hub, assert_exported, export_from_hub, model_gets, one_line_error, read_raw,
-    reference_config, same_floats, widen_independently,
+    BUNDLED, CHECKPOINTS, ERROR_PAGE, NOT_FILES, POSIX, Hub, assert_exported, export_from_hub, model_gets, never_waits,
+    one_line_error, put_not_a_file, read_raw, reference_config, same_floats, widen_independently,
 )
 from potatogpt.convert.export import ExportError, convert, export_model
 from potatogpt.weights.catalogue import tensor_names
@@ -112,3 +113,21 @@ def test_an_error_page_nothing_could_catch_is_removed_when_conversion_fails(hub:
     hub.files["merges.txt"] = real
     export_from_hub(hub, out)
     open_checkpoint(out, verify_sha256=True)
+
+
+# --- Hostile: a pipe, a folder or a device among the checkpoint's files -----------------------------
+@POSIX
+@pytest.mark.parametrize("kind", NOT_FILES)
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "vocab.json", "merges.txt"])
+def test_a_checkpoint_file_that_is_not_a_file(tmp_path: Path, name: str, kind: str) -> None:
+    """Each file convert() reads, replaced by something a plain open() would wait on or misread:
+    refused in one line naming it, and nothing written."""
+    source = tmp_path / "source"
+    shutil.copytree(CHECKPOINTS / "tiny-vocab", source)
+    shutil.copy(BUNDLED / "encoder.json", source / "vocab.json")
+    shutil.copy(BUNDLED / "vocab.bpe", source / "merges.txt")
+    put_not_a_file(source / name, kind)
+    with never_waits(), pytest.raises(ExportError) as excinfo:
+        convert(source, tmp_path / "out")
+    one_line_error(excinfo, str(source / name), "not a regular file")
+    assert not (tmp_path / "out").exists()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from helpers import (
-    CHECKPOINTS, HOSTILE_JSON, one_line_error, read_raw, same_floats, widen_independently, write_raw_header,
-    write_safetensors,
+    CHECKPOINTS, HOSTILE_JSON, NOT_FILES, POSIX, never_waits, one_line_error, put_not_a_file, read_raw, same_floats,
+    widen_independently, write_raw_header, write_safetensors,
 )
 from potatogpt.convert.safetensors import SafetensorsError, SafetensorsFile
 
@@ -104,6 +104,10 @@ BAD_HEADERS: dict[str, tuple[bytes, bytes, str]] = {
     "overlap": (*header_case({"x": GOOD_ENTRY, "y": {**GOOD_ENTRY, "shape": [1], "data_offsets": [4, 8]}}),
                 "overlap"),
     "metadata not strings": (*header_case({"__metadata__": {"a": 1}, "x": GOOD_ENTRY}), "__metadata__"),
+    # The format forbids it; json.loads would keep the second entry without a word.
+    "a tensor named twice": (b'{"wte.weight": %s, "wte.weight": %s}' % (json.dumps(GOOD_ENTRY).encode(),
+                             json.dumps({**GOOD_ENTRY, "shape": [1], "data_offsets": [0, 4]}).encode()),
+                             bytes(8), "the key 'wte.weight' appears twice"),
 }
 
 
@@ -157,3 +161,14 @@ def test_hostile_json_in_the_header(tmp_path: Path, case: str) -> None:
     with pytest.raises(SafetensorsError) as excinfo:
         SafetensorsFile(tmp_path / "m.safetensors")
     one_line_error(excinfo, "m.safetensors", fragment)
+
+
+# --- Hostile: not a file at all ---------------------------------------------------------------------
+@POSIX
+@pytest.mark.parametrize("kind", NOT_FILES)
+def test_a_safetensors_path_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "model.safetensors"
+    put_not_a_file(path, kind)
+    with never_waits(), pytest.raises(SafetensorsError) as excinfo:
+        SafetensorsFile(path)
+    one_line_error(excinfo, str(path), "not a .safetensors file")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, Exported
+from helpers import NOT_FILES, POSIX, ROOT, Exported, put_not_a_file
 from potatogpt.api import load
 from potatogpt.fast import packed, packed_cache
 from potatogpt.fast.packed_cache import CACHE_NAME, packed_weights
@@ -204,6 +204,25 @@ def test_a_damaged_cache_that_cannot_be_replaced_is_not_rebuilt_every_time(
     assert len(notes) == 1 and "ignoring" in notes[0]
 
 
+def test_jobs_report_and_rebuild_a_damaged_cache(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A flipped bit in a block (not the header): with --jobs too, one note, then a whole cache again."""
+    expected = fresh_logits(folder)
+    load(folder, storage="packed")
+    path = folder / CACHE_NAME
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    path.write_bytes(bytes(data))
+    capsys.readouterr()
+    model = load(folder, storage="packed", jobs=2)
+    try:
+        assert model.next_token_logits(IDS) == expected
+    finally:
+        model.close()
+    notes = capsys.readouterr().err.splitlines()
+    assert len(notes) == 1 and "ignoring the packed cache" in notes[0] and "damaged" in notes[0], notes
+    assert notes_of(folder) == []  # rebuilt
+
+
 def failing_write_to(forbidden: Path) -> Callable[[Path, Checkpoint, dict[str, packed.PackedWeight]], None]:
     """packed_cache._write, except that `forbidden` is read-only (as it would be for anyone but root)."""
     write = packed_cache._write
@@ -233,3 +252,23 @@ def test_progress_counts_every_weight_file_once(folder: Path, case: str) -> None
     assert calls[-1] == (total, total)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert {all for _, all in calls} == {total}
+
+
+# --- Hostile: the cache's place taken by a pipe, a folder or a device --------------------------------
+@POSIX
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("kind", NOT_FILES)
+def test_a_cache_that_is_not_a_file_is_noted_never_waited_on(folder: Path, kind: str, jobs: int) -> None:
+    """packed.cache as a FIFO used to block the load forever on open().  Now: one note, the run goes on."""
+    expected = fresh_logits(folder)
+    put_not_a_file(folder / CACHE_NAME, kind)
+    command = [sys.executable, "-m", "potatogpt", "--weights", str(folder), "--packed", "--jobs", str(jobs),
+               "-n", "3", "--ignore-eot", "Hello"]
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("potatogpt: note")]
+    assert len(notes) == 1 and str(folder / CACHE_NAME) in notes[0] and "not a regular file" in notes[0], result.stderr
+    assert len(result.stderr.splitlines()) == 2  # the note and the summary
+    model = load(folder, storage="packed")  # and what it used instead gives the right numbers
+    assert model.next_token_logits(IDS) == expected

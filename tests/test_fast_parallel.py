@@ -130,7 +130,7 @@ def test_two_threads_share_a_pool_safely(exported: Exported) -> None:
         model.close()
 
 
-# --- Ctrl-C in the middle of a product --------------------------------------------------------
+# --- Hostile: Ctrl-C in the middle of a product --------------------------------------------------------
 def test_ctrl_c_between_request_and_reply_leaves_the_model_usable(exported: Exported,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     expected = expected_logits(exported)
@@ -154,61 +154,106 @@ def test_ctrl_c_between_request_and_reply_leaves_the_model_usable(exported: Expo
         model.close()
 
 
-def test_ctrl_c_inside_a_message_closes_the_pool_clearly(exported: Exported, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_exception_inside_a_message_gets_fresh_workers(exported: Exported, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half a reply read (no Ctrl-C can do that any more, an exception still can): the pipes are out of
+    step, so the next request replaces the workers, and answers right, without asking for a reload."""
+    expected = expected_logits(exported)
     model = load(exported.folder("tiny"), jobs=3)
     try:
+        old = [process.pid for process in pool_of(model).processes if process.pid is not None]
         real = Connection.recv_bytes
 
         def interrupted(self: Connection, maxlength: int | None = None) -> bytes:
             monkeypatch.setattr(Connection, "recv_bytes", real)
-            raise KeyboardInterrupt  # as if half of the reply had been read
+            raise MemoryError  # as if it struck with half of the reply read
 
         monkeypatch.setattr(Connection, "recv_bytes", interrupted)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(MemoryError):
             model.next_token_logits(PROMPTS[0])
-        with pytest.raises(WorkerError) as excinfo:
-            model.next_token_logits(PROMPTS[0])
-        assert "interrupted in the middle of a message" in str(excinfo.value)
-        assert pool_of(model).processes == []
+        assert [model.next_token_logits(ids) for ids in PROMPTS] == expected
+        new = [process.pid for process in pool_of(model).processes]
+        assert len(new) == 2 and not set(new) & set(old)
+        assert not any(running(pid) for pid in old)
     finally:
         model.close()
 
 
+@LINUX
+def test_a_worker_stuck_on_an_abandoned_product_is_replaced(exported: Exported, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C, and the reply it abandoned never comes (here: the worker is stopped): after
+    COLLECT_SECONDS the next request replaces the workers instead of failing or waiting forever."""
+    expected = expected_logits(exported)
+    model = load(exported.folder("tiny"), jobs=2)
+    try:
+        stuck = pool_of(model).processes[0].pid
+        assert stuck is not None
+        real = kernels.matmul_weight
+
+        def interrupted(*args: object) -> object:
+            monkeypatch.setattr("potatogpt.fast.parallel.matmul_weight", real)
+            raise KeyboardInterrupt  # the worker has the request (in its pipe), and will never answer it
+
+        monkeypatch.setattr("potatogpt.fast.parallel.matmul_weight", interrupted)
+        monkeypatch.setattr("potatogpt.fast.parallel.COLLECT_SECONDS", 0.2)
+        os.kill(stuck, signal.SIGSTOP)  # (before the request: the tiny model's reply would beat a later stop)
+        with pytest.raises(KeyboardInterrupt):
+            model.next_token_logits(PROMPTS[0])
+        assert [model.next_token_logits(ids) for ids in PROMPTS] == expected
+        assert pool_of(model).processes[0].pid != stuck and not running(stuck)
+    finally:
+        model.close()  # (a stopped worker is killed here too, should the test have failed first)
+
+
+# --- Real Ctrl-C at any moment -------------------------------------------------------------------
+# SIGINT, delivered from another thread (as a terminal would) or from a timer's signal handler, at
+# random moments while a --jobs 2 generation runs.  The tiny-vocab model's output layer has 50257
+# columns, so its replies (100 kB a worker) are longer than a pipe holds: a Ctrl-C can land in the
+# middle of reading one, which is the race that used to leave the pipes out of step.
 REAL_CTRL_C = """
-import os, random, signal, sys, threading, time
+import os, random, signal, sys, threading
+signal.signal(signal.SIGINT, signal.default_int_handler)  # (ignored when the tests run in the background)
 from potatogpt.api import load
-from potatogpt.fast.parallel import WorkerError
-folder = sys.argv[1]
-expected = load(folder).next_token_logits([1, 2, 3])
-model = load(folder, jobs=3)
-rng = random.Random(0)
-usable = closed = 0
-for attempt in range(20):
-    try:
-        threading.Timer(rng.uniform(0, 0.02), os.kill, (os.getpid(), signal.SIGINT)).start()
-        while True:
-            model.next_token_logits([5, 8, 13, 21])
-    except KeyboardInterrupt:
-        pass
-    except WorkerError:
-        pass
-    try:
-        assert model.next_token_logits([1, 2, 3]) == expected, "wrong answer after Ctrl-C"
-        usable += 1
-    except WorkerError as e:
-        assert "\\n" not in str(e)
-        closed += 1
-        model = load(folder, jobs=3)
-print(usable, closed)
+folder, attempts, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+check = [464, 3616, 286, 1204, 318]
+rng = random.Random(seed)
+for storage in ("exact", "packed"):
+    single = load(folder, storage=storage).next_token_logits(check)
+    model = load(folder, storage=storage, jobs=2)
+    # Before any Ctrl-C: what one process says (bit for bit up to Python 3.11; on 3.12 and 3.13 this
+    # model's logits differ from one process's in the last bits, with or without this change).
+    expected = model.next_token_logits(check)
+    assert max(abs(a - b) for a, b in zip(expected, single)) < 1e-12
+    pids = [p.pid for p in model.pool.processes]
+    interrupted = 0
+    signal.signal(signal.SIGALRM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    for attempt in range(attempts):
+        delay = rng.uniform(0, 0.25)
+        if attempt % 2:
+            timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+            timer.start()
+        else:
+            signal.setitimer(signal.ITIMER_REAL, delay or 1e-6)
+        try:
+            while True:
+                for token in model.generate([1212, 318, 257], 60, stop_at_eot=False):
+                    pass
+        except KeyboardInterrupt:
+            interrupted += 1
+        if attempt % 2:
+            timer.join()
+        assert model.next_token_logits(check) == expected, f"{storage}: wrong logits after Ctrl-C {attempt}"
+    assert [p.pid for p in model.pool.processes] == pids, "workers were replaced: the pipes went out of step"
+    model.close()
+    print(storage, interrupted)
 """
 
 
-def test_real_ctrl_c_at_random_moments_never_gives_wrong_answers(exported: Exported) -> None:
-    result = subprocess.run([sys.executable, "-c", REAL_CTRL_C, str(exported.folder("tiny"))],
+def test_real_ctrl_c_at_random_moments_leaves_the_model_working(exported: Exported) -> None:
+    result = subprocess.run([sys.executable, "-c", REAL_CTRL_C, str(exported.folder("tiny-vocab")), "12", "0"],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    usable, closed = map(int, result.stdout.split())
-    assert usable + closed == 20 and usable > 0, result.stdout
+    assert result.stdout.split() == ["exact", "12", "packed", "12"]
+    assert result.stderr == ""  # no "Exception ignored in ... Connection.__del__"
 
 
 # --- More jobs than work, or than file descriptors --------------------------------------------

@@ -14,7 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BUNDLED, CHECKPOINTS, HELLO_WORLD, TINY_CONFIG, checkpoint_refused, edit_manifest, one_line_error
+from helpers import (
+    BUNDLED,
+    CHECKPOINTS,
+    HELLO_WORLD,
+    NOT_FILES,
+    POSIX,
+    TINY_CONFIG,
+    Exported,
+    checkpoint_refused,
+    edit_manifest,
+    never_waits,
+    one_line_error,
+    put_not_a_file,
+    reference_config,
+)
 from potatogpt.api import load
 from potatogpt.convert.export import convert
 from potatogpt.tokenizer import Tokenizer
@@ -174,3 +188,39 @@ def test_a_padded_vocabulary_is_refused_at_load(folder: Path) -> None:
 
 def test_a_tiny_model_without_a_tokenizer_still_loads(folder: Path) -> None:
     assert load(folder).tokenizer.vocab_size == 50257
+
+
+# --- Hostile: a pipe, a folder or a device where a file belongs ------------------------------------
+def every_file_read(folder: Path) -> list[str]:
+    """The names of every file loading `folder` reads: the manifest, each tensor, the tokenizer."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return ["manifest.json", *(t["file"] for t in manifest["tensors"]), *(t["file"] for t in manifest["tokenizer"])]
+
+
+@POSIX
+def test_a_pipe_in_place_of_any_file_is_refused_not_waited_on(exported: Exported, tmp_path: Path) -> None:
+    """A FIFO nobody writes to, in place of each file in turn: a plain open() would wait forever."""
+    source = exported.folder("tiny-vocab")
+    names = every_file_read(source)
+    assert len(names) == 1 + len(tensor_names(reference_config("tiny-vocab"))) + 2
+    for name in names:
+        folder = tmp_path / name
+        shutil.copytree(source, folder)
+        put_not_a_file(folder / name)
+        with never_waits(), pytest.raises(WeightsError) as excinfo:
+            load(folder)
+        one_line_error(excinfo, f"{folder / name}", "named pipe (FIFO)", "not a regular file")
+
+
+@POSIX
+@pytest.mark.parametrize("kind", NOT_FILES)
+@pytest.mark.parametrize("name", ["manifest.json", "wte.weight.f32", "encoder.json"])
+def test_what_is_not_a_file_is_refused_in_one_line(exported: Exported, tmp_path: Path, kind: str, name: str) -> None:
+    folder = tmp_path / "w"
+    shutil.copytree(exported.folder("tiny-vocab"), folder)
+    put_not_a_file(folder / name, kind)
+    with never_waits(), pytest.raises(WeightsError) as excinfo:
+        load(folder)
+    message = one_line_error(excinfo, str(folder / name))
+    # (The device is a link to /dev/zero: for a listed file, leaving the folder is refused first.)
+    assert "not a regular file" in message or (kind == "a device" and "links outside the weights folder" in message)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BUNDLED, HELLO_WORLD, HOSTILE_JSON, load_tokenizer_cases, one_line_error
+from helpers import BUNDLED, HELLO_WORLD, HOSTILE_JSON, NOT_FILES, POSIX, load_tokenizer_cases, never_waits, one_line_error, put_not_a_file
 from potatogpt.tokenizer import Tokenizer, TokenizerError
 
 CASES = load_tokenizer_cases()[0]
@@ -125,3 +125,17 @@ def test_hostile_json_in_encoder_json(tmp_path: Path, case: str) -> None:
     with pytest.raises(TokenizerError) as excinfo:
         Tokenizer.from_dir(tmp_path)
     one_line_error(excinfo, "encoder.json", fragment)
+
+
+# --- Hostile: not a file at all ---------------------------------------------------------------------
+@POSIX
+@pytest.mark.parametrize("kind", NOT_FILES)
+@pytest.mark.parametrize("name", ["encoder.json", "vocab.bpe"])
+def test_a_vocabulary_file_that_is_not_a_file(tmp_path: Path, name: str, kind: str) -> None:
+    shutil.copy(BUNDLED / "encoder.json", tmp_path / "encoder.json")
+    shutil.copy(BUNDLED / "vocab.bpe", tmp_path / "vocab.bpe")
+    put_not_a_file(tmp_path / name, kind)
+    with never_waits(), pytest.raises(TokenizerError) as excinfo:
+        Tokenizer.from_dir(tmp_path)
+    message = one_line_value_error(excinfo)
+    assert str(tmp_path / name) in message and "not a regular file" in message

@@ -7,16 +7,21 @@ Shared by `python -m potatogpt` and export_weights.py:
   a half-written export, stopping --jobs workers) then runs for them too, instead of the
   process vanishing mid-write.
 - Standard output may be closed (`>&-`) or full (`>/dev/full`); `finish_output` turns that into
-  a one-line message instead of Python's "Exception ignored" at exit.
+  a one-line message instead of Python's "Exception ignored" at exit; an encoding that can't
+  show a character gets a "?" (`replace_unprintable`), never a failed run.
+- Text from outside (a server's answer, an OS error) goes into a message through `one_line`.
+- `interrupts_deferred` holds Ctrl-C back while something must not be cut in half.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TextIO
@@ -94,25 +99,58 @@ def finish_output(last_words: str = "", stream: TextIO | None = None) -> str | N
 
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Inside the block, Ctrl-C, SIGTERM and SIGHUP wait: the first one is raised (as
-    KeyboardInterrupt or Terminated) when the block ends, so that an update the block makes is
-    never left half done (an optimizer step changes every parameter in turn)."""
+    """Inside the block, Ctrl-C, SIGTERM and SIGHUP wait: the first one is handled (as
+    KeyboardInterrupt or Terminated) when the block ends, so that what the block does is never
+    left half done (an optimizer step changes every parameter in turn; a message on a --jobs
+    pipe must go out or come in whole, or the pipe is out of step for good).
+
+    Only signals with a Python handler wait (a signal left at its default or ignored keeps its
+    behaviour).  The handlers are swapped one at a time, and a signal can arrive between any two
+    steps of that: so the stand-in knows the original handler from before it is installed, and
+    once the block is over it hands anything that still reaches it straight to that original.
+    """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield  # only the main thread may set handlers, and Python runs them only there
         return
     pending: list[int] = []
+    originals: dict[int, Callable[[int, FrameType | None], object]] = {}
+    over = False
 
     def later(signum: int, frame: FrameType | None) -> None:
-        pending.append(signum)
+        if not over:
+            pending.append(signum)
+        elif signum in originals:
+            originals[signum](signum, frame)
 
-    signums = [signal.SIGINT, *TERMINATION_SIGNALS]
-    previous = {signum: signal.signal(signum, later) for signum in signums}
     try:
+        for signum in (signal.SIGINT, *TERMINATION_SIGNALS):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                originals[signum] = handler
+                signal.signal(signum, later)
         yield
     finally:
-        for signum, handler in previous.items():
+        over = True
+        for signum, handler in originals.items():
             signal.signal(signum, handler)
     if pending:
-        if pending[0] == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(pending[0])
+        originals[pending[0]](pending[0], None)
+
+
+# Whitespace and control characters: a line break (of any convention) must never reach a message.
+_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """Text from outside (a server's reason phrase, an exception's message) made fit for a one-line
+    error: every run of whitespace and control characters becomes one space, and what is longer
+    than `limit` characters is cut, with "..." saying so."""
+    flat = _BREAKS.sub(" ", str(text)).strip()
+    return flat if len(flat) <= limit else flat[: max(limit - 3, 0)].rstrip() + "..."
+
+
+def replace_unprintable(stream: TextIO | None) -> None:
+    """Let `stream` print what its encoding cannot show as "?" (an ASCII terminal, LC_ALL=C)
+    instead of failing: a model's text, or a path, must not turn a finished run into an error."""
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="replace")

@@ -144,10 +144,14 @@ def run_interactive(args: argparse.Namespace) -> int:
                 started = time.perf_counter()
             try:
                 status = generate(args, model, prompt, load_seconds, started)
-                if status not in (0, 130):  # killed, or the terminal closed: no one to ask again
-                    return status
             except CLIError as e:  # say, a prompt too long for the context: ask for another
                 error(str(e))
+                status = 0
+            except KeyboardInterrupt as e:  # before generate() got going (encoding a long prompt)
+                sys.stdout.write("\n")
+                status = exit_status(e)
+            if status not in (0, 130):  # killed, or the terminal closed: no one to ask again
+                return status
             load_seconds, prompt = None, None  # the load is paid once
     finally:
         model.close()
@@ -163,16 +167,15 @@ def generate(args: argparse.Namespace, model: GPT2, prompt: str, load_seconds: f
     # An empty prompt starts from <|endoftext|>, as OpenAI's unconditional samples did.
     ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
     out = sys.stdout
-    out.write(prompt)
-    out.flush()
-
     logits_seen: list[list[float]] = []
     decoder = tokenizer.decoder()
     new_ids: list[int] = []
     gen_started = time.perf_counter()
     first_token_at: float | None = None
     status = 0
-    try:
+    try:  # (from the first character out: a Ctrl-C after it always gets its summary line)
+        out.write(prompt)
+        out.flush()
         tokens = model.generate(
             ids,
             args.max_new_tokens,

@@ -13,13 +13,12 @@ here are the only place that turns exceptions into exit statuses.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Callable, Sequence
 
 from ..fast.parallel import WorkerError
 from . import generate, gradcheck, look, report, train
-from .console import discard_output, exit_status, finish_output, termination_signals_interrupt
+from .console import discard_output, exit_status, finish_output, replace_unprintable, termination_signals_interrupt
 from .options import CLIError, error, say
 
 # The first word of the command line -> how to read the rest.  Anything else is a prompt.
@@ -43,9 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parse_args(sys.argv[1:] if argv is None else argv)
             if sys.stdout is None:  # started with `>&-`: there is nowhere to write the text
                 return error("standard output is closed; redirect it to a file (or /dev/null) instead")
-            if isinstance(sys.stdout, io.TextIOWrapper):
-                # GPT-2 can write any Unicode; a terminal that can't show a character gets a "?".
-                sys.stdout.reconfigure(errors="replace")
+            replace_unprintable(sys.stdout)  # GPT-2 can write any Unicode; a terminal may show "?"
             status = int(args.run(args))
     except (CLIError, WorkerError) as e:
         return error(str(e))

@@ -54,9 +54,13 @@ def refusal(config: GPT2Config, storage: Storage, jobs: int, available: int | No
     if available is None:
         return None
     parameters = parameter_count(config)
+    jobs = min(jobs, config.n_embd)  # the most processes a pool starts: one output column each (see fast/parallel.py)
     need = estimate_peak_bytes(parameters, storage, jobs)
     if need <= available:
         return None
+    if jobs > 1 and estimate_peak_bytes(parameters, storage) <= available:
+        return (f"--jobs {jobs} needs about {need / GIB:.1f} GiB ({jobs - 1} more processes) but only "
+                f"{available / GIB:.1f} GiB is available: use fewer --jobs (or --skip-memory-check to try anyway)")
     fits = [f"{_mode(s)} (~{estimate_peak_bytes(parameters, s, jobs) / GIB:.1f} GiB)"
             for s in ("packed", "compact") if s != storage and estimate_peak_bytes(parameters, s, jobs) <= available]
     advice = f"use {' or '.join(fits)}" if fits else "no storage fits; try a smaller --model"

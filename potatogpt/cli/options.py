@@ -19,10 +19,14 @@ from ..tokenizer import TokenizerError
 from ..weights.catalogue import WeightsError, missing_weights_hint
 from ..weights.checkpoint import Checkpoint, open_checkpoint
 from . import memory
+from .console import one_line
 from .progress import LoadProgress
 
 OFFLINE_VARIABLE = "POTATOGPT_OFFLINE"  # set it (e.g. behind a classroom proxy) to never download
-MAX_DIGITS = 18
+# 2**64 - 1 has 20 digits, 2**128 - 1 has 39: seeds people use fit; anything longer is a slip of
+# the keyboard (and int() of thousands of digits is slow, then refused past 4300).
+MAX_DIGITS = 40
+MAX_MESSAGE = 2000  # characters of an error line: enough for two paths and the advice
 
 
 class CLIError(Exception):
@@ -38,16 +42,18 @@ def say(message: str) -> None:
 
 
 def error(message: str) -> int:
-    say(f"potatogpt: error: {message}")
+    # The last guard of the one-line promise: whatever text from outside a message carries.
+    say(f"potatogpt: error: {one_line(message, MAX_MESSAGE)}")
     return 1
 
 
 # --- Argument types ---------------------------------------------------------------------------
 def whole_number(text: str) -> int:
-    """int(text), refusing numbers too long to mean anything (int() is slow, then refuses, past 4300 digits)."""
-    if len(text.strip().lstrip("+-")) > MAX_DIGITS:
-        raise argparse.ArgumentTypeError(f"{text[:10]}... is {len(text)} characters long; no setting needs "
-                                          f"more than {MAX_DIGITS} digits")
+    """int(text), refusing numbers too long to mean anything."""
+    digits = text.strip().lstrip("+-").replace("_", "")
+    if len(digits) > MAX_DIGITS:
+        raise argparse.ArgumentTypeError(f"{one_line(text, 20)} is {len(digits)} digits long; no setting needs "
+                                          f"more than {MAX_DIGITS}")
     return int(text)
 
 

@@ -26,6 +26,7 @@ from ..config import GPT2Config
 from ..dataset import Batches, DataError
 from ..model import Params
 from ..tokenizer import Tokenizer, TokenizerError
+from ..weights import regular_files
 from ..weights.byte_order import from_little_endian, little_endian
 from ..weights.catalogue import WeightsError, tensor_names
 from ..weights.checkpoint import open_checkpoint
@@ -172,7 +173,7 @@ def resume(args: argparse.Namespace) -> Run:
     except (WeightsError, TokenizerError) as e:
         raise CLIError(str(e)) from None
     try:
-        document = parse_json(state_path.read_bytes())
+        document = parse_json(regular_files.read_bytes(state_path))
     except FileNotFoundError:
         raise CLIError(f"{folder}: not a training run (no {STATE_FOLDER}/state.json); start one with "
                        f"`python -m potatogpt train ... --out {folder}`") from None
@@ -201,7 +202,7 @@ def resume(args: argparse.Namespace) -> Run:
                     "exp_avg_sq": dict(zip(names, read_floats(folder / STATE_FOLDER / "exp_avg_sq.f64", sizes)))})
     tokens_path = folder / STATE_FOLDER / "tokens.u32"
     try:
-        tokens: list[int] = from_little_endian(array("I"), tokens_path.read_bytes()).tolist()
+        tokens: list[int] = from_little_endian(array("I"), regular_files.read_bytes(tokens_path)).tolist()
     except (OSError, ValueError) as e:
         raise CLIError(f"{tokens_path}: cannot be read ({e}); the run cannot continue") from None
     if not 0 < n_train < len(tokens) or max(tokens) >= config.vocab_size:
@@ -219,7 +220,7 @@ def resume(args: argparse.Namespace) -> Run:
 
 def read_floats(path: Path, sizes: Sequence[int]) -> list[list[float]]:
     try:
-        data = path.read_bytes()
+        data = regular_files.read_bytes(path)
     except OSError as e:
         raise CLIError(f"{path}: cannot be read ({e.strerror}); the run cannot continue") from None
     if len(data) != 8 * sum(sizes):
@@ -235,7 +236,7 @@ def read_floats(path: Path, sizes: Sequence[int]) -> list[list[float]]:
 def read_log(path: Path) -> list[dict[str, object]]:
     entries: list[dict[str, object]] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = regular_files.read_bytes(path).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return entries
     for line in lines:

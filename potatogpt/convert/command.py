@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from ..cli.console import exit_status, finish_output, termination_signals_interrupt
+from ..cli.console import exit_status, finish_output, one_line, replace_unprintable, termination_signals_interrupt
 from ..config import MODEL_SIZES
 from .export import DEFAULT_BASE_URL, ExportError, convert, default_output, export_model, is_complete
 
@@ -43,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    replace_unprintable(sys.stdout)  # a folder's name a terminal can't show must not fail the export
     try:
         with termination_signals_interrupt():  # a `kill` cleans up like Ctrl-C
             done = _run(args)
     except ExportError as e:
-        print(f"export_weights.py: error: {e}", file=sys.stderr)
+        print(f"export_weights.py: error: {one_line(e, 2000)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         print("export_weights.py: interrupted; nothing was left half-written (a partial download resumes "

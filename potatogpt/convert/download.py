@@ -31,8 +31,10 @@ from email.message import Message
 from pathlib import Path
 from typing import IO
 
+from ..cli.console import one_line
 from ..cli.progress import ProgressLine
 from ..weights.integrity import sha256_of
+from ..weights.regular_files import NotARegularFile, open_for_reading, open_for_writing, refuse_unless_regular_or_absent
 
 DEFAULT_BASE_URL = "https://huggingface.co"
 # Where each size lives on the Hugging Face hub.
@@ -64,11 +66,13 @@ def check_base_url(base_url: str) -> None:
     try:
         parts = urllib.parse.urlsplit(base_url)
         parts.port  # noqa: B018 - parsing the port is what raises for "host:99999" or "[::1"
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        # (urlsplit quietly drops line breaks and tabs; they would then reach every message.)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and one_line(base_url, len(base_url)) == base_url
     except ValueError:
         ok = False
     if not ok:
-        raise DownloadError(f"--base-url {base_url!r} is not a web address; give one like {DEFAULT_BASE_URL}")
+        raise DownloadError(f"--base-url {one_line(repr(base_url), 100)} is not a web address; "
+                            f"give one like {DEFAULT_BASE_URL}")
 
 
 # --- Progress ---------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def _sha1_matches(path: Path, expected: str) -> bool:
     by the content.  Other servers use the plain sha1; either is accepted.
     """
     git, plain = hashlib.sha1(f"blob {path.stat().st_size}\0".encode()), hashlib.sha1()
-    with path.open("rb") as f:
+    with open_for_reading(path) as f:
         for block in iter(lambda: f.read(BLOCK), b""):
             git.update(block)
             plain.update(block)
@@ -192,12 +196,24 @@ def _http_error(url: str, e: urllib.error.HTTPError) -> DownloadError:
         return DownloadError(f"{url}: not found (HTTP 404); check the model size and --base-url")
     if e.code in (401, 403):
         return DownloadError(f"{url}: access refused (HTTP {e.code}); the file is not public at this address")
-    return DownloadError(f"{url}: the server answered HTTP {e.code} {e.reason}; try again later")
+    if e.code in (301, 302, 303, 307, 308):  # urllib gave up following them (a loop, or too many)
+        return DownloadError(f"{url}: the server keeps redirecting (HTTP {e.code}, a redirect loop?); "
+                             "check --base-url, or try again later")
+    return DownloadError(f"{url}: the server answered HTTP {e.code} {one_line(e.reason, 80)}; try again later")
 
 
 def _network_error(url: str, e: BaseException) -> DownloadError:
-    reason = e.reason if isinstance(e, urllib.error.URLError) else e
-    return DownloadError(f"cannot reach {url} ({reason}); check the network connection and --base-url")
+    if isinstance(e, http.client.HTTPException) and not isinstance(e, ConnectionError):
+        return DownloadError(f"{url}: the server's answer is not valid HTTP ({_why(e)}); check --base-url, "
+                             "or try again later")
+    reason = e.reason if isinstance(e, urllib.error.URLError) else _why(e)
+    return DownloadError(f"cannot reach {url} ({one_line(reason, 120)}); check the network connection and --base-url")
+
+
+def _why(e: BaseException) -> str:
+    """An exception from the network layer in a few words: its message (which may quote the
+    server's raw bytes, line breaks and all: flattened), or its kind if it has none."""
+    return one_line(e, 120) or type(e).__name__
 
 
 def probe(url: str, *, timeout: float | None = None) -> RemoteFile:
@@ -234,6 +250,9 @@ def probe(url: str, *, timeout: float | None = None) -> RemoteFile:
 class _Interrupted(Exception):
     """The connection ended before the file did; another attempt can resume."""
 
+    def __init__(self, why: object) -> None:
+        super().__init__(one_line(why, 120))  # it is printed, and may hold what a server sent
+
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -254,7 +273,7 @@ def _transfer(url: str, part: Path, remote: RemoteFile, progress_factory: Callab
             raise _Interrupted("range not satisfiable") from None
         raise _http_error(url, e) from None
     except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as e:
-        raise _Interrupted(str(e)) from None
+        raise _Interrupted(_why(e)) from None
     except urllib.error.URLError as e:
         raise _network_error(url, e) from None
     with response:
@@ -277,12 +296,12 @@ def _transfer(url: str, part: Path, remote: RemoteFile, progress_factory: Callab
         progress = progress_factory(total, have)
         progress.start()
         try:
-            with part.open(mode) as out:
+            with open_for_writing(part, append=mode == "ab") as out:
                 while True:
                     try:
                         block = response.read(BLOCK)
                     except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as e:
-                        raise _Interrupted(str(e)) from None
+                        raise _Interrupted(_why(e)) from None
                     if not block:
                         break
                     out.write(block)
@@ -316,6 +335,10 @@ def download(url: str, dest: Path, *, expected: RemoteFile | None = None, attemp
         raise DownloadError(f"cannot create the folder {dest.parent} ({_folder_problem(dest.parent, e)}); "
                             "run from a folder you can write to, or choose another --out") from None
     part = dest.with_name(dest.name + ".part")
+    try:
+        refuse_unless_regular_or_absent(part)  # a pipe by that name would take the download forever
+    except NotARegularFile as e:
+        raise DownloadError(f"{part}: is in the way ({e.strerror}); remove it and run again") from None
     remote = expected if expected is not None else probe(url, timeout=timeout)
     name = label or dest.name
 

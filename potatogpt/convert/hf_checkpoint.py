@@ -16,6 +16,7 @@ from pathlib import Path
 from ..config import GPT2Config
 from ..tokenizer import GPT2_VOCAB_SIZE, Tokenizer, TokenizerError
 from ..weights.catalogue import WeightsError, check_config, expected_shape, parameter_count, tensor_count, tensor_names
+from ..weights.regular_files import irregular, read_bytes
 from ..weights.safe_json import JSONProblem, parse_json
 from ..weights.vocab_files import DATA_DIR, VOCAB_FILE_NAMES
 from .safetensors import FLOAT_DTYPES, SafetensorsFile
@@ -100,6 +101,7 @@ def locate_checkpoint(source: Path) -> tuple[Path, Path]:
     """(model.safetensors, config.json) for a checkpoint folder or the .safetensors file itself."""
     if source.is_dir():
         model = source / "model.safetensors"
+        _refuse_irregular(model, source / "config.json")
         if not model.is_file():
             if (source / "model.safetensors.index.json").is_file():
                 raise ExportError(f"{source}: holds a sharded checkpoint (model.safetensors.index.json); "
@@ -110,7 +112,9 @@ def locate_checkpoint(source: Path) -> tuple[Path, Path]:
             raise ExportError(f"{source}: no model.safetensors in this folder; point --from at a Hugging Face "
                               "GPT-2 checkpoint folder or at its .safetensors file")
         return model, source / "config.json"
+    _refuse_irregular(source)
     if source.is_file():
+        _refuse_irregular(source.parent / "config.json")
         return source, source.parent / "config.json"
     raise ExportError(f"{source}: no such file or folder; point --from at a Hugging Face GPT-2 checkpoint")
 
@@ -120,6 +124,7 @@ def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
     vocabulary is GPT-2's, else none (small test models have no text tokenizer)."""
     for encoder, merges in VOCAB_FILE_NAMES:
         encoder_path, merges_path = folder / encoder, folder / merges
+        _refuse_irregular(encoder_path, merges_path)
         if encoder_path.is_file() and merges_path.is_file():
             _check_vocabulary(encoder_path, merges_path, config)
             return [encoder_path, merges_path]
@@ -131,10 +136,19 @@ def find_tokenizer(folder: Path, config: GPT2Config) -> list[Path]:
     return []
 
 
+def _refuse_irregular(*paths: Path) -> None:
+    """A folder, a pipe or a device where a checkpoint's file belongs is reported as that, not
+    taken for a missing file (nor waited on)."""
+    for path in paths:
+        what = irregular(path)
+        if what is not None:
+            raise ExportError(f"{path}: is {what}, not a regular file; put the checkpoint's file there")
+
+
 def _read_json(path: Path, advice: str) -> object:
     """A JSON file's contents, or an ExportError saying what is wrong and `advice`."""
     try:
-        return parse_json(path.read_bytes())
+        return parse_json(read_bytes(path))
     except JSONProblem as e:
         raise ExportError(f"{path}: {e}; {advice}", files=[path]) from None
     except OSError as e:
@@ -144,7 +158,7 @@ def _read_json(path: Path, advice: str) -> object:
 def _check_vocabulary(encoder: Path, merges: Path, config: GPT2Config) -> None:
     """Read the tokenizer as loading will, so that no export carries one that can't be used."""
     try:
-        tokenizer = Tokenizer.from_contents(encoder, encoder.read_bytes(), merges, merges.read_bytes(),
+        tokenizer = Tokenizer.from_contents(encoder, read_bytes(encoder), merges, read_bytes(merges),
                                             origin=str(encoder.parent))
     except TokenizerError as e:
         raise ExportError(str(e), files=[encoder, merges]) from None

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from ..weights.regular_files import NotARegularFile, irregular, open_for_reading
 from ..weights.safe_json import JSONProblem, parse_json
 
 # Bytes per element of every dtype the format defines: parsing checks sizes for all of them,
@@ -100,11 +101,12 @@ class SafetensorsFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self._file: BinaryIO = self.path.open("rb")
+            self._file: BinaryIO = open_for_reading(self.path)
         except FileNotFoundError:
             raise SafetensorsError(f"{self.path}: no such file") from None
-        except IsADirectoryError:
-            raise SafetensorsError(f"{self.path}: is a folder, not a .safetensors file") from None
+        except (IsADirectoryError, NotARegularFile):
+            what = irregular(self.path) or "a folder"
+            raise SafetensorsError(f"{self.path}: is {what}, not a .safetensors file") from None
         except OSError as e:
             raise SafetensorsError(f"{self.path}: cannot be read ({e.strerror})") from None
         try:

@@ -46,6 +46,7 @@ from typing import IO, Any
 from ..weights.byte_order import from_little_endian, little_endian
 from ..weights.catalogue import matrix_names
 from ..weights.checkpoint import Checkpoint
+from ..weights.regular_files import open_for_reading
 from .packed import CHUNK, FIELD_BYTES, WEIGHT_BITS, Chunk, PackedWeight, prepare_packed, replicate
 
 CACHE_NAME = "packed.cache"
@@ -213,7 +214,7 @@ def read_cache(path: Path, checkpoint: Checkpoint, on_matrix: Callable[[str], No
 
     Raises FileNotFoundError if there is none, CacheError if it is stale or damaged.
     """
-    with path.open("rb") as f:
+    with open_for_reading(path) as f:
         entries = _checked_entries(f, checkpoint)
         f.seek(0)
         weights = {}
@@ -230,7 +231,7 @@ def read_cached_matrix(checkpoint: Checkpoint, name: str) -> PackedWeight | None
     names = matrix_names(checkpoint.config)
     for path in cache_paths(checkpoint):
         try:
-            with path.open("rb") as f:
+            with open_for_reading(path) as f:
                 entries = _checked_entries(f, checkpoint)
                 index = names.index(name)
                 f.seek(sum(_matrix_bytes(e["n_in"], e["n_out"]) for e in entries[:index]))
@@ -240,16 +241,38 @@ def read_cached_matrix(checkpoint: Checkpoint, name: str) -> PackedWeight | None
     return None
 
 
-def has_valid_header(checkpoint: Checkpoint) -> bool:
-    """Whether a cache for these weights exists (its blocks are checked only when read)."""
+def is_intact(checkpoint: Checkpoint) -> bool:
+    """Whether the cache the --jobs processes will read (the first with a valid header) is whole:
+    every block's CRC-32 checked, at C speed, without unpacking anything.  A damaged block would
+    otherwise only make each process quietly quantize its shard again, run after run."""
     for path in cache_paths(checkpoint):
         try:
-            with path.open("rb") as f:
-                _checked_entries(f, checkpoint)
-            return True
-        except (OSError, CacheError):
+            f = open_for_reading(path)
+        except OSError:
             continue
+        with f:
+            try:
+                entries = _checked_entries(f, checkpoint)
+            except (OSError, CacheError):
+                continue  # not this one: the readers go on to the next place too
+            try:
+                f.seek(0)
+                for entry in entries:
+                    _verify_matrix(f, entry)
+            except (OSError, CacheError):
+                return False
+            return True
     return False
+
+
+def _verify_matrix(f: IO[bytes], entry: dict[str, Any]) -> None:
+    """_read_matrix's checks, without building the matrix."""
+    if zlib.crc32(_read_exact(f, 8 * entry["n_in"])) != entry["row_max_crc32"]:
+        raise CacheError("damaged (a checksum does not match)")
+    for spec in entry["chunks"]:
+        crc = zlib.crc32(_read_exact(f, 8 * spec["width"]))
+        if zlib.crc32(_read_exact(f, entry["n_in"] * FIELD_BYTES * spec["width"]), crc) != spec["crc32"]:
+            raise CacheError("damaged (a checksum does not match)")
 
 
 # --- The one entry point ----------------------------------------------------------------------

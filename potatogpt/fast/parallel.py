@@ -10,7 +10,9 @@ identical to one process: every output value is the same dot product, computed b
 Workers must never outlive this process, never mix up two requests, and never leave a caller
 waiting forever: each exits by itself once its parent is gone (however it went), one lock covers
 a request and its replies, and an interrupted request is settled before the next one (see
-WorkerPool.ask).  Whatever cannot be settled closes the pool with a one-line WorkerError.
+WorkerPool.ask).  Ctrl-C is held back while a message is on its way, so a pipe is never left
+holding half of one; a pool that still cannot be settled (a worker stuck on an abandoned product)
+starts fresh workers instead.  Only a worker that died is a one-line WorkerError.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from multiprocessing.context import ForkContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
-from ..cli.console import TERMINATION_SIGNALS
+from ..cli.console import TERMINATION_SIGNALS, interrupts_deferred
 from ..weights.catalogue import WeightsError, matrix_names
 from ..weights.checkpoint import Checkpoint, open_checkpoint
 from .gc import no_cyclic_gc
@@ -38,8 +40,9 @@ from .storage import FastStorage, prepare
 
 Local = TypeVar("Local")
 Reply = TypeVar("Reply")
-# How long an interrupted product may take to finish in the workers before the pool is given up.
-COLLECT_SECONDS = 30.0
+# How long the reply to an interrupted product is waited for before its workers are replaced
+# (loading their shards again takes seconds; a big prompt's product could take minutes).
+COLLECT_SECONDS = 10.0
 
 
 def shard_bounds(n_out: int, jobs: int) -> list[int]:
@@ -68,14 +71,16 @@ def load_shard(checkpoint: Checkpoint, name: str, storage: FastStorage, shard: i
 def _worker_main(conn: Connection, inherited: list[Connection], folder: str, storage: FastStorage,
                  shard: int, jobs: int) -> None:
     """A worker: load shard `shard` of every matrix, then answer requests until told to stop."""
+    # Ctrl-C goes to the whole terminal's process group, but it is the parent's to handle.  (Until
+    # this line a forked worker has the parent's handlers, which hold Ctrl-C back: see start.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in TERMINATION_SIGNALS:  # and not the parent's handlers, inherited by fork
+        signal.signal(signum, signal.SIG_DFL)
     # A forked worker starts with copies of the parent's ends of every pipe made so far,
     # its own included.  While any copy is open, the pipe never reports end-of-file, so a
     # worker whose parent was killed would wait forever: close them first.
     for other in inherited:
         other.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    for signum in TERMINATION_SIGNALS:  # and not the parent's handlers, inherited by fork
-        signal.signal(signum, signal.SIG_DFL)
     _exit_with_parent()
     try:
         try:
@@ -170,46 +175,58 @@ class WorkerPool:
         # message was half sent or half read.
         self._owed: list[tuple[Connection, Callable[[Connection], object]]] = []
         self._mid_message = False
+        self._ready = False  # every worker has said it has loaded its shards
+        self._restarting = False  # set while new workers start: still set later if that was cut short
         # fork is quickest where it exists; workers load their own shards after starting,
         # so nothing large is shared or copied either way.
         if "fork" in multiprocessing.get_all_start_methods():
-            context: ForkContext | SpawnContext = multiprocessing.get_context("fork")
+            self._context: ForkContext | SpawnContext = multiprocessing.get_context("fork")
         else:
-            context = multiprocessing.get_context("spawn")
-        forking = isinstance(context, ForkContext)
+            self._context = multiprocessing.get_context("spawn")
         self.connections: list[Connection] = []
         self.processes: list[BaseProcess] = []
+        self._start()
+
+    def _start(self) -> None:
+        """Start the worker processes (they load their shards while we go on)."""
+        forking = isinstance(self._context, ForkContext)
         try:
             for shard in range(1, self.jobs):
-                ours, theirs = context.Pipe()
+                ours, theirs = self._context.Pipe()
                 # (A spawned worker inherits nothing, and must not be handed our ends.)
                 inherited = [*self.connections, ours] if forking else []
-                process = context.Process(
+                process = self._context.Process(
                     target=_worker_main,
-                    args=(theirs, inherited, str(checkpoint.folder), storage, shard, self.jobs),
+                    args=(theirs, inherited, str(self.checkpoint.folder), self.storage, shard, self.jobs),
                     daemon=True,  # stopped by multiprocessing when this process exits normally
                 )
                 self.connections.append(ours)
                 try:
-                    process.start()
+                    # A Ctrl-C now would reach the new process before it ignores Ctrl-C (its
+                    # first act), and end it with a traceback: let the fork finish first.
+                    with interrupts_deferred():
+                        process.start()
                 finally:
                     theirs.close()
                 self.processes.append(process)
         except OSError as e:  # out of file descriptors or processes
             self.close()
-            raise WorkerError(f"--jobs {jobs}: cannot start worker {len(self.processes) + 1} ({e.strerror or e}); "
-                              "use fewer --jobs") from None
+            raise WorkerError(f"--jobs {self.jobs}: cannot start worker {len(self.processes) + 1} "
+                              f"({e.strerror or e}); use fewer --jobs") from None
 
     def wait_until_ready(self) -> None:
         """Block until every worker has loaded its shards (they load while we load ours)."""
-        for conn in self.connections:
+        for conn, process in zip(self.connections, self.processes):
             try:
-                status, message = conn.recv()
+                wait([conn, process.sentinel])  # (a worker that died never answers)
+                with interrupts_deferred():
+                    status, message = conn.recv() if conn.poll() else ("error", "")
             except (EOFError, OSError):
-                status, message = "error", "a worker process died while loading (out of memory?)"
+                status, message = "error", ""
             if status != "ready":
                 self.close()
-                raise WeightsError(f"--jobs: {message}")
+                raise WeightsError(f"--jobs: {message or 'a worker process died while loading (out of memory?)'}")
+        self._ready = True
 
     def weight(self, name: str) -> ShardedWeight:
         """Shard 0 of a matrix, held here, joined with the workers' shards."""
@@ -217,31 +234,35 @@ class WorkerPool:
         local = load_shard(self.checkpoint, name, self.storage, 0, self.jobs)
         return ShardedWeight(self, name, local, n_in, shard_bounds(n_out, self.jobs))
 
-    def ask(self, conns: Sequence[Connection], send: Callable[[Connection], None],
+    def ask(self, workers: Sequence[int], send: Callable[[Connection], None],
             work_here: Callable[[], Local], receive: Callable[[Connection], Reply]) -> tuple[Local, list[Reply]]:
-        """Send a request to each of `conns`, do our own share meanwhile, collect their replies.
+        """Send a request to each of `workers` (0 .. jobs-2), do our own share meanwhile, collect
+        their replies.
 
-        A Ctrl-C can land anywhere in here.  What it interrupts is recorded on the pool, not in
-        local variables, and the next request settles it first: replies still owed are read and
-        dropped, and if the pipes may hold half a message the pool is closed with a WorkerError
-        that says why.  Either way no request ever reads another request's reply.
+        A Ctrl-C can land anywhere in here.  While a message goes out or comes in it waits
+        (interrupts_deferred), so the pipes only ever hold whole messages; elsewhere it lands
+        at once, and what it interrupts is recorded on the pool, not in local variables: the
+        next request settles it first (see _settle).  No request ever reads another's reply.
         """
         with self._lock:
             self._settle()
+            conns = [self.connections[k] for k in workers]  # (after _settle: it may start new workers)
             replies: list[Reply] = []
             try:
                 for conn in conns:
-                    self._mid_message = True
-                    send(conn)
-                    self._owed.append((conn, receive))
-                    self._mid_message = False
+                    with interrupts_deferred():  # a message goes out whole
+                        self._mid_message = True
+                        send(conn)
+                        self._owed.append((conn, receive))
+                        self._mid_message = False
                 mine = work_here()
                 for conn in conns:
                     wait([conn])  # a Ctrl-C usually lands here, while nothing has been read
-                    self._mid_message = True
-                    replies.append(receive(conn))
-                    del self._owed[0]
-                    self._mid_message = False
+                    with interrupts_deferred():  # and a reply comes in whole
+                        self._mid_message = True
+                        replies.append(receive(conn))
+                        del self._owed[0]
+                        self._mid_message = False
             except (EOFError, OSError):
                 self._shut("a worker process died")
                 raise WorkerError("--jobs: a worker process died (killed, or out of memory?); "
@@ -249,21 +270,46 @@ class WorkerPool:
             return mine, replies
 
     def _settle(self) -> None:
-        """Make the pipes clean for a new request, or close the pool and say why not."""
-        if self._closed_because is None and self._mid_message:
-            self._shut("interrupted in the middle of a message")
+        """Make the pipes clean for a new request: read and drop the replies an interrupted
+        request left behind, or start fresh workers if that cannot be done."""
         if self._closed_because is not None:
             raise self._stopped()
+        if self._mid_message or self._restarting:  # half a message (an exception, never a Ctrl-C), or a restart cut short
+            self._restart()
+            return
+        if not self._ready:
+            self.wait_until_ready()
         try:
             while self._owed:
                 conn, receive = self._owed[0]
-                if not conn.poll(COLLECT_SECONDS):
-                    raise EOFError
-                receive(conn)  # the reply to an interrupted request: drop it
-                del self._owed[0]
+                process = self.processes[self.connections.index(conn)]
+                if not wait([conn, process.sentinel], COLLECT_SECONDS):
+                    self._restart()  # still busy with a product nobody wants any more
+                    return
+                if not conn.poll():
+                    raise EOFError  # the sentinel: the worker is gone
+                with interrupts_deferred():
+                    self._mid_message = True
+                    receive(conn)  # the reply to an interrupted request: drop it
+                    del self._owed[0]
+                    self._mid_message = False
         except (EOFError, OSError):
-            self._shut("a worker did not finish an interrupted request")
-            raise self._stopped() from None
+            self._shut("a worker process died")
+            raise WorkerError("--jobs: a worker process died (killed, or out of memory?); "
+                              "run again, perhaps with fewer --jobs") from None
+
+    def _restart(self) -> None:
+        """Replace the workers with fresh ones, which load their shards again (Ctrl-C may cut
+        this short too: the next request then starts over)."""
+        self._restarting, self._ready = True, False
+        self._stop_workers(busy=True)
+        self._owed, self._mid_message = [], False
+        self._start()
+        try:
+            self.wait_until_ready()
+        except WeightsError as e:
+            raise WorkerError(str(e)) from None
+        self._restarting = False
 
     def _stopped(self) -> WorkerError:
         return WorkerError(f"--jobs: the worker processes were stopped ({self._closed_because}); load the model again")
@@ -280,19 +326,27 @@ class WorkerPool:
     def _close(self) -> None:
         if self._closed_because is None:
             self._closed_because = "the model was closed"
-        for conn in self.connections:
-            try:
-                conn.send(None)
-            except (OSError, ValueError):
-                pass
-            conn.close()
-        for process in self.processes:
+        self._stop_workers(busy=False)
+
+    def _stop_workers(self, busy: bool) -> None:
+        """Ask each worker to stop (or, if `busy`, stop it at once) and wait for it to go."""
+        with interrupts_deferred():  # every pipe closed here, none left to a finalizer
+            for conn in self.connections:
+                try:
+                    if not busy:
+                        conn.send(None)
+                except (OSError, ValueError):
+                    pass
+                conn.close()
+            self.connections = []
+        processes, self.processes = self.processes, []
+        for process in processes:
+            if busy:
+                process.kill()  # (SIGKILL: a stopped process takes no other signal)
             process.join(timeout=2)
             if process.is_alive():
-                process.terminate()
+                process.kill()
                 process.join(timeout=2)
-        self.connections = []
-        self.processes = []
 
 
 class ShardedWeight:
@@ -317,7 +371,7 @@ class ShardedWeight:
             return unpack_rows(conn.recv_bytes(), len(rows))
 
         # The workers start on their shards while we do ours.
-        out, parts = self.pool.ask(self.pool.connections, send, lambda: matmul_weight(rows, self.local),
+        out, parts = self.pool.ask(range(self.pool.jobs - 1), send, lambda: matmul_weight(rows, self.local),
                                    receive)
         for part in parts:
             for row, piece in zip(out, part):
@@ -335,7 +389,6 @@ class ShardedWeight:
             column: list[float] = conn.recv()
             return column
 
-        conn = self.pool.connections[shard - 1]
-        _, (column,) = self.pool.ask([conn], lambda c: c.send(("column", self.name, j - self.bounds[shard])),
+        _, (column,) = self.pool.ask([shard - 1], lambda c: c.send(("column", self.name, j - self.bounds[shard])),
                                      lambda: None, receive)
         return column

@@ -45,7 +45,6 @@ from ..tensor import ShapeError, Tensor, Weight, dot
 from .compact import CompactWeight
 from .exact import ExactWeight
 from .kernels import matmul_weight
-from .packed import PackedWeight
 from .storage import KernelMatrix
 
 I = TypeVar("I", bound=int)

@@ -19,6 +19,7 @@ from ..tokenizer import Tokenizer
 from .catalogue import FLOAT_BYTES, WeightsError, missing_weights_hint, tensor_names
 from .integrity import check_file, first_non_finite
 from .manifest import MANIFEST_NAME, FileEntry, Manifest, TensorEntry, parse_manifest
+from .regular_files import NotARegularFile, open_for_reading, read_bytes
 from .vocab_files import VOCAB_FILE_NAMES
 
 
@@ -64,7 +65,7 @@ class Checkpoint:
         if values.itemsize != FLOAT_BYTES:  # array('f') is a C float, which is 32 bits everywhere we run
             raise WeightsError(f"array('f') holds {values.itemsize}-byte floats here; potatogpt needs 4-byte floats")
         try:
-            with path.open("rb") as f:
+            with open_for_reading(path) as f:
                 values.fromfile(f, count)  # straight from disk into the array, no bytes copy
                 if f.read(1):
                     raise WeightsError(f"{path}: too long (more than the {entry.data.size} bytes the manifest says); "
@@ -113,7 +114,7 @@ class Checkpoint:
     def _read_listed(self, entry: FileEntry) -> bytes:
         path = self.folder / entry.file
         try:
-            data = path.read_bytes()
+            data = read_bytes(path)
         except OSError as e:
             raise WeightsError(f"{path}: cannot be read ({e.strerror}); re-run export_weights.py") from None
         actual = hashlib.sha256(data).hexdigest()
@@ -154,10 +155,11 @@ def open_checkpoint(folder: str | os.PathLike[str], *, verify_sha256: bool = Fal
             raise WeightsError(f"{path}: is a file, not a weights folder; pass the folder that holds manifest.json")
         raise WeightsError(_missing_folder_message(path))
     manifest_path = path / MANIFEST_NAME
-    if manifest_path.exists() and not manifest_path.is_file():  # a folder, or a pipe that would never end
-        raise WeightsError(f"{manifest_path}: is not a regular file; re-create the folder with export_weights.py")
     try:
-        text = manifest_path.read_text(encoding="utf-8")
+        text = read_bytes(manifest_path).decode("utf-8")
+    except NotARegularFile as e:  # a folder, or a pipe that would never end
+        raise WeightsError(f"{manifest_path}: is not a regular file ({e.strerror}); "
+                           "re-create the folder with export_weights.py") from None
     except FileNotFoundError:
         raise WeightsError(f"{manifest_path}: missing, so this is not a finished export; "
                            "re-run export_weights.py into this folder") from None

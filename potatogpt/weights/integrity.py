@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import stat
 import sys
 from array import array
 from pathlib import Path
 
 from .catalogue import FLOAT_BYTES, WeightsError
 from .manifest import FileEntry
+from .regular_files import open_for_reading, what_it_is
 
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with open_for_reading(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -28,11 +30,14 @@ def check_file(folder: Path, entry: FileEntry, verify_sha256: bool) -> None:
         # (os.path.realpath, unlike Path.resolve before Python 3.13, doesn't raise on a symlink loop.)
         if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
             raise WeightsError(f"{path}: links outside the weights folder; refusing to read it")
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
         raise WeightsError(f"{path}: file is missing; the export is incomplete, re-run export_weights.py") from None
     except OSError as e:
         raise WeightsError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
+    if not stat.S_ISREG(st.st_mode):  # a pipe's size is 0, a folder's some block size: say what it is
+        raise WeightsError(f"{path}: is {what_it_is(st.st_mode)}, not a regular file; re-run export_weights.py")
+    size = st.st_size
     if size != entry.size:
         state = "truncated" if size < entry.size else "too long"
         raise WeightsError(f"{path}: {state} ({size} bytes, the manifest says {entry.size}); "

@@ -4,8 +4,9 @@
 in ways that are not JSONDecodeErrors: arrays nested thousands deep exhaust the recursion limit
 (RecursionError), an integer of more than 4,300 digits trips Python's guard against slow int
 conversion (ValueError), and `1e400` quietly becomes infinity (then an OverflowError wherever it
-meets `int()`).  Every file potatogpt reads as JSON (manifest.json, config.json, the vocabulary,
-a safetensors header) goes through `parse_json`, so each caller handles one exception type.
+meets `int()`); a key that appears twice keeps its last value without a word.  Every file
+potatogpt reads as JSON (manifest.json, config.json, the vocabulary, a safetensors header) goes
+through `parse_json`, so each caller handles one exception type.
 """
 
 from __future__ import annotations
@@ -38,12 +39,26 @@ def _refuse_constant(name: str) -> object:
     raise JSONProblem(f"{name} is not a JSON number")
 
 
+def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object's members as a dict, refusing a key that appears twice: json.loads would keep
+    the last one silently, and the formats we read (safetensors says so) allow only one."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = repr(key) if len(key) <= 60 else repr(key[:60]) + "..."  # (a repr is one line)
+                raise JSONProblem(f"not usable JSON (the key {shown} appears twice in one object)")
+            seen.add(key)
+    return members
+
+
 def parse_json(data: bytes | str) -> object:
     """The document in `data` (UTF-8 if bytes), or JSONProblem saying what is wrong with it."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         value: object = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
-                                   parse_constant=_refuse_constant)
+                                   parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
         return value
     except UnicodeDecodeError:
         raise JSONProblem("not UTF-8 text, so not valid JSON") from None

@@ -11,6 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from .regular_files import irregular, read_bytes
 from .safe_json import JSONProblem, parse_json
 
 
@@ -31,7 +32,7 @@ REDOWNLOAD = "replace it with the file from the model's download"
 
 def read_file(path: Path, fix: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_bytes(path)
     except FileNotFoundError:
         raise VocabFileError(f"{path}: file is missing; {fix}") from None
     except OSError as e:
@@ -104,6 +105,10 @@ def read_folder(path: str | os.PathLike[str]) -> Vocabulary:
     Hugging Face's vocab.json + merges.txt (the same data under other names)."""
     folder = Path(path)
     pairs = [(folder / encoder_name, folder / merges_name) for encoder_name, merges_name in VOCAB_FILE_NAMES]
+    for path in (path for pair in pairs for path in pair):
+        what = irregular(path)
+        if what is not None:
+            raise VocabFileError(f"{path}: is {what}, not a regular file; {REDOWNLOAD}")
     for encoder_path, merges_path in pairs:
         if encoder_path.is_file() and merges_path.is_file():
             return parse_vocabulary(encoder_path, read_file(encoder_path, REDOWNLOAD),

@@ -24,6 +24,7 @@ from .byte_order import little_endian
 from .catalogue import WeightsError, expected_shape, tensor_file_name, tensor_names
 from .checkpoint import open_checkpoint
 from .manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME
+from .regular_files import open_for_reading, read_bytes
 from .safe_json import JSONProblem, parse_json
 
 # Writes tensor `name` (float32, stored shape, file order) to the path given; returns its manifest entry.
@@ -61,7 +62,7 @@ def write_float32(chunks: Iterable[array[float]], name: str, path: Path, config:
 
 def copy_file(source: Path, destination: Path) -> dict[str, object]:
     """Copy a tokenizer file, recording what the manifest needs to check it later."""
-    with source.open("rb") as src, destination.open("wb") as f:
+    with open_for_reading(source) as src, destination.open("wb") as f:
         out = _HashingWriter(f)
         for block in iter(lambda: src.read(1 << 20), b""):
             out.write(block)
@@ -115,7 +116,7 @@ def _what_is_at(out: Path) -> str | None:
             return None
         if not (out / MANIFEST_NAME).is_file():  # (a pipe by that name would never finish reading)
             return "a folder without a readable potatogpt manifest.json"
-        manifest = parse_json((out / MANIFEST_NAME).read_bytes())
+        manifest = parse_json(read_bytes(out / MANIFEST_NAME))
     except (OSError, JSONProblem):
         return "a folder without a readable potatogpt manifest.json"
     if isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME:
