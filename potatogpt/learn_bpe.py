@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from pathlib import Path
 from .fast.bpe_learning import learn_merges
 from .tokenizer import BYTE_TO_UNICODE, EOT_TEXT, Tokenizer, merge, pre_tokenize, symbols_to_bytes
 from .weights.vocab_files import VOCAB_FILE_NAMES
+from .weights.writer import write_bytes_atomically
 
 __all__ = [
     "BYTE_LEVEL_VOCAB_SIZE",
@@ -198,7 +198,7 @@ def write_tokenizer_files(vocabulary: BPEVocabulary, folder: str | os.PathLike[s
     folder = Path(folder)
     entries: list[dict[str, object]] = []
     for name, data in ((ENCODER_FILE, vocabulary.encoder_json()), (MERGES_FILE, vocabulary.vocab_bpe())):
-        _write_atomically(folder / name, data)
+        write_bytes_atomically(folder / name, data)
         entries.append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
     encoder_path, merges_path = folder / ENCODER_FILE, folder / MERGES_FILE
     read_back = Tokenizer.from_contents(encoder_path, encoder_path.read_bytes(), merges_path, merges_path.read_bytes(),
@@ -206,17 +206,3 @@ def write_tokenizer_files(vocabulary: BPEVocabulary, folder: str | os.PathLike[s
     if read_back.vocab_size != vocabulary.vocab_size:  # only a bug here could cause it
         raise AssertionError(f"{folder}: wrote {vocabulary.vocab_size} tokens, read back {read_back.vocab_size}")
     return entries
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f"{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; the weights beside it are not
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

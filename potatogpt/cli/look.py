@@ -15,9 +15,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NewType, TypeVar, get_args
 
-from .. import pages, tensor
+from .. import pages
 from ..api import GPT2
 from ..config import GPT2Config
 from ..instruments import (
@@ -26,6 +25,7 @@ from ..instruments import (
     Pass,
     Setting,
     attention_patterns,
+    brand_sizes,
     explain_tokens,
     field_types,
     lens_grid,
@@ -35,7 +35,6 @@ from ..instruments import (
     score,
     trace,
     type_name,
-    walk,
 )
 from ..model import Linear
 from ..sampling import softmax, top_k_candidates
@@ -279,22 +278,6 @@ def format_pass(forward_pass: Pass, tokenizer: Tokenizer) -> list[str]:
               f"the KV cache grows from {start} to {start + len(ids)} positions")
     sizes = "  ".join(f"{brand}={'/'.join(map(str, sorted(n)))}" for brand, n in brand_sizes(forward_pass).items())
     return [header, *format_calls(forward_pass.calls, forward_pass, depth=1), f"  sizes: {sizes}"]
-
-
-def brand_sizes(forward_pass: Pass) -> dict[str, set[int]]:
-    """What each brand stood for in this pass, read off the shapes: {'Seq': {5}, 'Embed': {768}, ...}."""
-    sizes: dict[str, set[int]] = {}
-    for call in walk(forward_pass.calls):
-        for name, shape in call.shapes.items():
-            for brand, size in zip(get_args(forward_pass.types[id(call)][name]), shape):
-                if not isinstance(brand, TypeVar):
-                    sizes.setdefault(type_name(brand), set()).add(size)
-    return {brand: sizes[brand] for brand in brand_order() if brand in sizes}
-
-
-def brand_order() -> list[str]:
-    """The dimension brands in the order tensor.py defines (and explains) them."""
-    return [name for name, value in vars(tensor).items() if isinstance(value, NewType)]
 
 
 def format_calls(calls: list[Call], forward_pass: Pass, depth: int) -> list[str]:

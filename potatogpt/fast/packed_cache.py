@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import zlib
 from array import array
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from typing import IO, Any
 from ..weights.byte_order import from_little_endian, little_endian
 from ..weights.catalogue import matrix_names
 from ..weights.checkpoint import Checkpoint
+from ..weights.writer import replace_atomically
 from ..weights.regular_files import open_for_reading
 from .packed import CHUNK, FIELD_BYTES, WEIGHT_BITS, Chunk, PackedWeight, prepare_packed, replicate
 
@@ -117,20 +117,14 @@ class _Writer:
 def _write(path: Path, checkpoint: Checkpoint, weights: dict[str, PackedWeight]) -> None:
     """Write a complete cache to `path` atomically (temporary file, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f"{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer = _Writer(f)
-            for name in matrix_names(checkpoint.config):
-                writer.add(name, weights[name])
-            writer.finish(_identity(checkpoint))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; the weights beside it are not
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+
+    def contents(f: IO[bytes]) -> None:
+        writer = _Writer(f)
+        for name in matrix_names(checkpoint.config):
+            writer.add(name, weights[name])
+        writer.finish(_identity(checkpoint))
+
+    replace_atomically(path, contents)
 
 
 # --- Reading ----------------------------------------------------------------------------------

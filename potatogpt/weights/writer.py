@@ -199,3 +199,27 @@ def install(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def replace_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Give `path` the contents `write(f)` writes, whole or not at all: into a temporary file beside
+    it, flushed to disk, then renamed over it (a reader sees the old file or the new one, never
+    half of one; a failure leaves the old file as it was)."""
+    fd, temporary = tempfile.mkstemp(prefix=f"{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the weights beside it are not
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """`path` holding exactly `data`, written as replace_atomically writes."""
+
+    def contents(f: IO[bytes]) -> None:
+        f.write(data)
+
+    replace_atomically(path, contents)
