@@ -287,7 +287,8 @@ class Weight(Generic[I, O]):
     float32 arrays, fixed-point integers packed side by side, or shards in worker processes);
     `@` then calls `fast.matmul`, which computes the same product (exactly, or within float32
     accuracy for packed weights: tests/test_fast_kernels.py and tests/test_fast_packed.py check
-    each against `matmul`).  Weights loaded with `storage="reference"` have no fast layout: every product is `matmul`.
+    each against `matmul`).  Weights loaded with `storage="reference"` have no fast layout:
+    every product is `matmul`.
 
     The KV cache holds Weights too (see model.py): a layer's keys and values are the right
     operand of `@` in attention, and grow by one column or one row per token.
