@@ -36,7 +36,7 @@ class Elements(HTMLParser):
 def test_each_page_draws_and_holds_its_cells(exported: Exported, tmp_path: Path) -> None:
     model = potatogpt.load(exported.folder("tiny-vocab"))
     ids = model.tokenizer.encode(TEXT)
-    n, n_layer, n_head = len(ids), model.config.n_layer, model.config.n_head
+    n, n_layer = len(ids), model.config.n_layer
     settings = [Setting(1.0), Setting(1.0, top_p=0.5)]
     # (section, the element and attribute each cell has, how many cells the DOM must hold)
     expected = [

@@ -27,7 +27,6 @@ from .blocks import (
     Html,
     axis_label,
     bar_chart,
-    escape,
     fraction,
     fragment,
     heat_map,
