@@ -42,6 +42,7 @@ from potatogpt.tensor import (
     weight_from_rows,
 )
 
+from . import checks_ex12, checks_ex13, checks_ex14, checks_ex15, checks_ex16, checks_ex17, checks_ex18, checks_ex19, checks_ex20
 from .grader import (
     TINY as TINY,
     VOCAB as VOCAB,
@@ -974,6 +975,7 @@ def top_k_variants(probs: Sequence[float], k: int, want: Sequence[int]) -> dict[
 
 # --- The exercises, in reading order ---------------------------------------------------------------
 MODEL = "potatogpt.model"
+BACKWARD = "potatogpt.backward"
 EXERCISES = [
     Exercise(1, "ex01_tokenizer", "byte-level BPE", ("bytes_to_unicode", "merge", "bpe"), "potatogpt.tokenizer", check_tokenizer),
     Exercise(2, "ex02_embedding", "embeddings", ("embed",), MODEL, check_embedding),
@@ -987,4 +989,23 @@ EXERCISES = [
     Exercise(10, "ex10_decode_step", "KV-cached decode step", ("gpt2",), MODEL, check_decode_step),
     Exercise(11, "ex11_sampling", "temperature, top-k, top-p",
              ("softmax", "top_k_candidates", "top_p_candidates"), "potatogpt.sampling", check_sampling),
+    # Part two, the backward pass, in the order a gradient flows back (the checks: checks_ex12.py ...)
+    Exercise(12, "ex12_cross_entropy", "cross-entropy and its gradient", ("cross_entropy", "cross_entropy_backward"),
+             BACKWARD, checks_ex12.check, part=2),
+    Exercise(13, "ex13_output_backward", "tied output layer and embeddings, backward",
+             ("lm_head_backward", "embed_backward"), BACKWARD, checks_ex13.check, part=2),
+    Exercise(14, "ex14_linear_backward", "linear layer, backward", ("product_backward", "linear_backward"), BACKWARD,
+             checks_ex14.check, part=2),
+    Exercise(15, "ex15_mlp_backward", "GELU and the MLP, backward", ("gelu_backward", "ffn_backward"), BACKWARD,
+             checks_ex15.check, part=2),
+    Exercise(16, "ex16_layer_norm_backward", "layer norm, backward", ("layer_norm_backward",), BACKWARD,
+             checks_ex16.check, part=2),
+    Exercise(17, "ex17_attention_backward", "softmax and attention, backward",
+             ("softmax_rows_backward", "attention_weights_backward", "attention_backward"), BACKWARD,
+             checks_ex17.check, part=2),
+    Exercise(18, "ex18_multi_head_backward", "multi-head attention, backward", ("mha_backward",), BACKWARD,
+             checks_ex18.check, part=2),
+    Exercise(19, "ex19_block_backward", "transformer block, backward", ("transformer_block_backward",), BACKWARD,
+             checks_ex19.check, part=2),
+    Exercise(20, "ex20_adamw", "an AdamW step", ("adamw_update",), "potatogpt.train", checks_ex20.check, part=2),
 ]

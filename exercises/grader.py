@@ -42,7 +42,7 @@ from potatogpt import model
 from potatogpt.api import GPT2, load
 from potatogpt.convert.export import convert
 from potatogpt.model import KVCache, LayerCache
-from potatogpt.tensor import Embedding, Tensor, Weight
+from potatogpt.tensor import Embedding, Tensor, Weight, transpose
 from potatogpt.tokenizer import Tokenizer
 from potatogpt.weights.vocab_files import DATA_DIR
 
@@ -278,6 +278,8 @@ def as_rows(value: object, what: str) -> Rows:
     try:
         if isinstance(value, Tensor):
             return [list(map(float, row)) for row in value.rows]
+        if isinstance(value, Weight):  # (W's rows, as the lessons write it: row i, column j is W[i][j])
+            return [list(map(float, row)) for row in transpose(value.columns, value.n_in)]
         if isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
             return [[float(v) for v in value]]
         if isinstance(value, list) and all(isinstance(r, list) for r in value):
@@ -305,10 +307,13 @@ Variants = Callable[[], Mapping[str, object]]
 
 
 def check_close(what: str, got: object, want: object, wrong: Variants | None = None,
-                shapes: Mapping[tuple[int, int], str] | None = None) -> None:
+                shapes: Mapping[tuple[int, int], str] | None = None,
+                numeric: FiniteDifference | None = None) -> None:
     """Fail unless `got` equals `want` to rounding.  `wrong` computes, only when needed, a hint
     for each classic mistake with the value that mistake gives; the hints `got` matches are
-    reported.  `shapes` names the mistakes that give a result of a known wrong shape."""
+    reported.  `shapes` names the mistakes that give a result of a known wrong shape.  `numeric`
+    (for a gradient) recomputes the first wrong value by finite differences, so the report says
+    what the derivative is without taking potatogpt's word for it."""
     if isinstance(want, Tensor) and not isinstance(got, Tensor):  # (the finale needs a real Tensor)
         kind = "None: is a `return` missing?" if got is None else f"a {type(got).__name__}, not a Tensor"
         raise Failed([f"{what} returned {kind}", "  hint: from_rows(rows, n_rows, n_cols) makes a Tensor of lists"])
@@ -337,8 +342,49 @@ def check_close(what: str, got: object, want: object, wrong: Variants | None = N
         f"  largest difference {abs(g - w):.3g} at {where(i, j)}: yours {g:.6g}, expected {w:.6g}",
         f"  first wrong value at {where(fi, fj)}: yours {fg:.6g}, expected {fw:.6g}",
     ]
+    if numeric is not None:
+        lines += numeric.lines(fi, fj, fw)
     matched = hints(got_rows, wrong() if wrong else {})
     raise WrongValues(lines, matched, near_miss(abs(g - w), abs(w), max(abs(v) for row in want_rows for v in row)) or [UNKNOWN])
+
+
+@dataclass(frozen=True)
+class FiniteDifference:
+    """A gradient's entry computed again from its definition: the scalar f = the sum of dy times
+    the stage's output, with one entry of an input moved by +-h.
+
+    `entry(row, column)` gives the list that holds that entry and its index there (a Tensor's row,
+    a Weight's column); f is recomputed with the entry moved, and the entry is put back exactly."""
+
+    name: str  # the input, as the formula shows it: "x", "W", "b", ...
+    f: Callable[[], float]
+    entry: Callable[[int, int], tuple[list[float], int]]
+    described: str  # what f is, in words
+    before: Rows | None = None  # for a gradient buffer: what it held before, which the gradient adds to
+
+    def value(self, row: int, column: int) -> float:
+        holder, index = self.entry(row, column)
+        original = holder[index]
+        try:
+            holder[index] = original + STEP
+            up = self.f()
+            holder[index] = original - STEP
+            down = self.f()
+        finally:
+            holder[index] = original
+        return (up - down) / (2 * STEP)
+
+    def lines(self, row: int, column: int, expected: float) -> list[str]:
+        n = self.name
+        value = self.value(row, column)
+        held = self.before[row][column] if self.before is not None else 0.0
+        agrees = ", as expected" if abs(held + value - expected) <= 1e-6 * max(1.0, abs(expected)) else ""
+        plus = f"; added to the {held:.6g} the buffer held, {held + value:.6g}" if self.before is not None else ""
+        return [f"  by finite differences there: (f({n} + h) - f({n} - h)) / 2h = {value:.6g}{plus}{agrees} "
+                f"(h = {STEP:g}; f = {self.described})"]
+
+
+STEP = 1e-5  # h: the difference quotient's own error is about h^2 (1e-10) plus rounding / h (1e-11)
 
 
 UNKNOWN = "  (none of the classic mistakes this grader knows gives these numbers)"
@@ -356,6 +402,7 @@ class Case:
     wrong: Callable[[], Mapping[str, object]] | None = None
     shapes: Mapping[tuple[int, int], str] | None = None
     exact: bool = False  # compared with check_equal (ids, pieces) instead of check_close
+    numeric: FiniteDifference | None = None  # a gradient: its first wrong entry by finite differences
 
 
 def check_cases(cases: Sequence[Case]) -> None:
@@ -375,7 +422,7 @@ def check_cases(cases: Sequence[Case]) -> None:
                 assert isinstance(case.want, Sequence)
                 check_equal(case.what, got, case.want, case.wrong)
             else:
-                check_close(case.what, got, case.want, case.wrong, case.shapes)
+                check_close(case.what, got, case.want, case.wrong, case.shapes, case.numeric)
         except WrongValues as wrong:
             failures.append(wrong)
     if not failures:
@@ -497,6 +544,7 @@ class Exercise:
     functions: tuple[str, ...]  # what the student writes
     target: str  # the potatogpt module whose functions of the same names these replace
     check: Callable[[Solution, Lab], None]
+    part: int = 1  # 1: the forward pass (plugged in by the finale), 2: the backward pass (by `train`)
 
     @property
     def file(self) -> Path:
@@ -732,6 +780,15 @@ def explain(error: BaseException, callee: str | None, local: Mapping[str, object
     if found:
         return [f"concat_columns(parts, width): the parts {found[1]} do not make {found[2]} rows of {found[3]} columns",
                 "hint: the width is what the heads add up to, n_embd (x.n_cols), and every head has the same rows"]
+
+    found = re.search(r"accumulate: a gradient of shape \((\d+), (\d+)\) into a buffer of shape \((\d+), (\d+)\)", message)
+    if found:
+        got_shape, want_shape = (int(found[1]), int(found[2])), (int(found[3]), int(found[4]))
+        why = ("it is the transpose of what the buffer holds: a weight's gradient has the weight's shape, dW = x^T @ dy"
+               if got_shape == want_shape[::-1] else
+               "a gradient has exactly the shape of what it is the gradient of (a bias's: one row)")
+        return [f"accumulate(into, gradient): a gradient of shape {got_shape} for a buffer of shape {want_shape}",
+                f"hint: {why}"]
 
     found = re.search(r"take_rows: index (-?\d+) is out of range for a tensor of shape \((\d+), (\d+)\)", message)
     if found:

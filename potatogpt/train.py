@@ -227,6 +227,24 @@ def moments(values: list[float]) -> Moments:
     return array("d", values) if len(values) >= LARGE_TENSOR else values
 
 
+def adamw_update(values: Sequence[float], grads: Sequence[float], exp_avg: Sequence[float],
+                 exp_avg_sq: Sequence[float], step: int, lr: float, betas: tuple[float, float], eps: float,
+                 weight_decay: float, decay: bool) -> tuple[list[float], list[float], list[float]]:
+    """AdamW's update of one tensor at step `step` (counted from 1): the new values and the two
+    new moments, as new lists (AdamW's docstring below has the formulas).  `decay` is False for
+    biases and layer norms, which weight decay leaves alone."""
+    beta1, beta2 = betas
+    keep1, keep2 = 1.0 - beta1, 1.0 - beta2  # (hoisted out of the loops below: same numbers)
+    minus_step_size = -(lr / (1.0 - beta1**step))
+    bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
+    shrink = 1.0 - lr * weight_decay if decay else 1.0
+    m = [a + keep1 * (b - a) for a, b in zip(exp_avg, grads)]
+    v = [a * beta2 + keep2 * b * b for a, b in zip(exp_avg_sq, grads)]
+    new_values = [w * shrink + minus_step_size * a / (root / bias_correction2_sqrt + eps)
+                  for w, a, root in zip(values, m, map(math.sqrt, v))]
+    return new_values, m, v
+
+
 class AdamW:
     """Adam with decoupled weight decay, step for step the update of torch.optim.AdamW:
 
@@ -268,22 +286,15 @@ class AdamW:
         if list(gradients) != list(self.exp_avg):
             raise ValueError("the gradients do not belong to these parameters (different tensors)")
         self.steps += 1
-        beta1, beta2 = self.betas
-        lr, eps = self.lr, self.eps
-        keep1, keep2 = 1.0 - beta1, 1.0 - beta2  # (hoisted out of the loops below: same numbers)
-        minus_step_size = -(lr / (1.0 - beta1**self.steps))
-        bias_correction2_sqrt = (1.0 - beta2**self.steps) ** 0.5
         with cycle_collector_paused():  # (see fast/training.py)
             for p in self.tensors:
                 g = gradients[p.name]
                 values = p.read()
                 if len(g) != len(values):
                     raise ValueError(f"{p.name}: {len(g)} gradient numbers for {len(values)} parameters")
-                shrink = 1.0 - lr * self.weight_decay if p.decay else 1.0
-                m = [a + keep1 * (b - a) for a, b in zip(self.exp_avg[p.name], g)]
-                v = [a * beta2 + keep2 * b * b for a, b in zip(self.exp_avg_sq[p.name], g)]
-                p.write([w * shrink + minus_step_size * a / (root / bias_correction2_sqrt + eps)
-                         for w, a, root in zip(values, m, map(math.sqrt, v))])
+                new_values, m, v = adamw_update(values, g, self.exp_avg[p.name], self.exp_avg_sq[p.name],
+                                                self.steps, self.lr, self.betas, self.eps, self.weight_decay, p.decay)
+                p.write(new_values)
                 self.exp_avg[p.name], self.exp_avg_sq[p.name] = moments(m), moments(v)
 
     def state(self) -> dict[str, object]:

@@ -23,7 +23,7 @@ from exercises.finale import run_finale
 from exercises.grader import EXERCISES_DIR, Exercise, Failed, Lab, Solution, check_close, grade, grade_file, load_solution
 from potatogpt import model
 from potatogpt.tensor import ONE, Embed, from_rows
-from exercise_solutions.students import STUDENTS, Student  # (tests/ is on sys.path, as for helpers)
+from exercise_solutions.students import STUDENTS as FORWARD_STUDENTS, Student  # (tests/ is on sys.path, as for helpers)
 from exercise_solutions.wrong import WRONG
 
 SOLUTIONS = ROOT / "tests" / "exercise_solutions"
@@ -31,6 +31,11 @@ REFERENCE = SOLUTIONS / "reference"  # potatogpt's own functions
 SOLVED = SOLUTIONS / "solved"  # the answer key, written by hand as the lessons ask
 SHAPE_MISTAKES = SOLUTIONS / "shape_mistakes"
 BY_NUMBER = {exercise.number: exercise for exercise in EXERCISES}
+# Part two's wrong solutions: one file per exercise, students_ex12.py ...
+BACKWARD_STUDENTS: list[Student] = [
+    student for path in sorted(SOLUTIONS.glob("students_ex*.py"))
+    for student in importlib.import_module(f"exercise_solutions.{path.stem}").STUDENTS]
+STUDENTS = FORWARD_STUDENTS + BACKWARD_STUDENTS
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +139,12 @@ def test_a_students_wrong_solution_is_caught_and_its_cause_named(student: Studen
     if student.status == "crashed":
         assert f"at {file.relative_to(Path.cwd()) if file.is_relative_to(Path.cwd()) else file}, line " in str(report)
         assert "(while grading " in report.lines[-1]
+
+
+@pytest.mark.parametrize("exercise", [e for e in EXERCISES if e.part == 2], ids=lambda e: e.stem)
+def test_each_backward_exercise_catches_three_students_or_more_by_name(exercise: Exercise) -> None:
+    named = [s for s in BACKWARD_STUDENTS if s.number == exercise.number and s.says is not None]
+    assert len(named) >= 3, exercise.stem
 
 
 def test_the_students_set_is_big_and_mostly_named() -> None:
