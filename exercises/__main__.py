@@ -3,6 +3,7 @@
     python -m exercises check            grade every exercise (stage 2: values)
     python -m exercises check 6 7        grade exercises 6 and 7
     python -m exercises finale           generate text with your functions plugged into GPT-2
+    python -m exercises train            train a small GPT-2 with your backward pass (exercises 12 to 20)
 
 Stage 1 (shapes) is mypy: `python -m mypy exercises/ex06_attention.py`.
 """
@@ -10,6 +11,7 @@ Stage 1 (shapes) is mypy: `python -m mypy exercises/ex06_attention.py`.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ from pathlib import Path
 from .checks import EXERCISES
 from .finale import run_finale
 from .grader import EXERCISES_DIR, TIME_LIMIT, Lab, grade_file, print_reports, solution_path
+from .training import run_training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +42,46 @@ def build_parser() -> argparse.ArgumentParser:
     finale.add_argument("--top-p", type=float, default=None)
     finale.add_argument("--seed", type=int, default=None)
     finale.add_argument("--solutions", type=Path, default=EXERCISES_DIR, metavar="DIR")
+    learn = commands.add_parser("train", help="train a small GPT-2 with your backward pass (exercises 12 to 20)")
+    learn.add_argument("--steps", type=positive_int, default=300, metavar="N", help="steps at most (default: 300)")
+    learn.add_argument("--seconds", type=positive_float, default=60.0, metavar="S",
+                       help="stop after about this long, if that comes first (default: 60)")
+    learn.add_argument("--print-every", type=positive_int, default=10, metavar="N",
+                       help="print the two losses every N steps (default: 10)")
+    learn.add_argument("--seed", type=int, default=0, help="the seed of the initial weights and the batches")
+    learn.add_argument("--solutions", type=Path, default=EXERCISES_DIR, metavar="DIR",
+                       help="the folder holding your exNN_*.py files (default: exercises/)")
+    learn.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
+                       help=f"stop an exercise's check after this long (default: {TIME_LIMIT:g})")
     return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "finale":
         return run_finale(args)
+    if args.command == "train":
+        return run_training(args)
     known = {exercise.number for exercise in EXERCISES}
     unknown = sorted(set(args.numbers) - known)
     if unknown:

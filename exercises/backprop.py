@@ -39,78 +39,100 @@ O = TypeVar("O", bound=int)
 
 
 # --- The pieces, potatogpt's own unless plugged in --------------------------------------------------
+# potatogpt's functions as they are before anything is plugged in.  Each piece below calls its own
+# potatogpt twin; that twin calls the others through potatogpt.backward, where yours may be.
+class Potatogpt:
+    """potatogpt's own functions, as they were before anything was plugged in."""
+
+    cross_entropy = staticmethod(backward.cross_entropy)
+    cross_entropy_backward = staticmethod(backward.cross_entropy_backward)
+    lm_head_backward = staticmethod(backward.lm_head_backward)
+    embed_backward = staticmethod(backward.embed_backward)
+    product_backward = staticmethod(backward.product_backward)
+    linear_backward = staticmethod(backward.linear_backward)
+    gelu_backward = staticmethod(backward.gelu_backward)
+    ffn_backward = staticmethod(backward.ffn_backward)
+    layer_norm_backward = staticmethod(backward.layer_norm_backward)
+    softmax_rows_backward = staticmethod(backward.softmax_rows_backward)
+    attention_weights_backward = staticmethod(backward.attention_weights_backward)
+    attention_backward = staticmethod(backward.attention_backward)
+    mha_backward = staticmethod(backward.mha_backward)
+    transformer_block_backward = staticmethod(backward.transformer_block_backward)
+    adamw_update = staticmethod(train.adamw_update)
+
+
 def cross_entropy(probs: Tensor[R, Vocab], targets: Sequence[int]) -> float:
-    return backward.cross_entropy(probs, targets)
+    return Potatogpt.cross_entropy(probs, targets)
 
 
 def cross_entropy_backward(probs: Tensor[R, Vocab], targets: Sequence[int], scale: float) -> Tensor[R, Vocab]:
-    return backward.cross_entropy_backward(probs, targets, scale)
+    return Potatogpt.cross_entropy_backward(probs, targets, scale)
 
 
 def lm_head_backward(d_logits: Tensor[R, Vocab], x: Tensor[R, Embed], params: Params, grad: Params,
                      config: GPT2Config) -> Tensor[R, Embed]:
     (call,) = recorded("lm_head", lambda: model.lm_head(x, params, config))
-    return backward.lm_head_backward(d_logits, call, params, grad, config)
+    return Potatogpt.lm_head_backward(d_logits, call, params, grad, config)
 
 
 def embed_backward(dx: Tensor[Seq, Embed], ids: Sequence[int], start: int, grad: Params) -> None:
-    backward.embed_backward(dx, ids, start, grad)
+    Potatogpt.embed_backward(dx, ids, start, grad)
 
 
 def product_backward(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tuple[Tensor[R, I], Weight[I, O]]:
-    return backward.product_backward(dy, x, w)
+    return Potatogpt.product_backward(dy, x, w)
 
 
 def linear_backward(dy: Tensor[Seq, O], x: Tensor[Seq, I], layer: Linear[I, O], grad: Linear[I, O]) -> Tensor[Seq, I]:
-    return backward.linear_backward(dy, x, layer, grad)
+    return Potatogpt.linear_backward(dy, x, layer, grad)
 
 
 def gelu_backward(dy: Tensor[Seq, Hidden], x: Tensor[Seq, Hidden]) -> Tensor[Seq, Hidden]:
-    return backward.gelu_backward(dy, x)
+    return Potatogpt.gelu_backward(dy, x)
 
 
 def ffn_backward(dy: Tensor[Seq, Embed], x: Tensor[Seq, Embed], mlp: MLP, grad: MLP) -> Tensor[Seq, Embed]:
     (call,) = recorded("ffn", lambda: model.ffn(x, mlp))
-    return backward.ffn_backward(dy, call, mlp, grad)
+    return Potatogpt.ffn_backward(dy, call, mlp, grad)
 
 
 def layer_norm_backward(dy: Tensor[R, Embed], x: Tensor[R, Embed], ln: LayerNorm, eps: float,
                         grad: LayerNorm) -> Tensor[R, Embed]:
-    return backward.layer_norm_backward(dy, x, ln, eps, grad)
+    return Potatogpt.layer_norm_backward(dy, x, ln, eps, grad)
 
 
 def softmax_rows_backward(dp: Tensor[R, C], p: Tensor[R, C]) -> Tensor[R, C]:
-    return backward.softmax_rows_backward(dp, p)
+    return Potatogpt.softmax_rows_backward(dp, p)
 
 
 def attention_weights_backward(dp: Tensor[Seq, Ctx], q: Tensor[Seq, HeadDim], k_t: Weight[HeadDim, Ctx],
                                p: Tensor[Seq, Ctx]) -> tuple[Tensor[Seq, HeadDim], Weight[HeadDim, Ctx]]:
-    return backward.attention_weights_backward(dp, q, k_t, p)
+    return Potatogpt.attention_weights_backward(dp, q, k_t, p)
 
 
 def attention_backward(dy: Tensor[Seq, HeadDim], q: Tensor[Seq, HeadDim], k_t: Weight[HeadDim, Ctx],
                        v: Weight[Ctx, HeadDim]) -> tuple[Tensor[Seq, HeadDim], Weight[HeadDim, Ctx], Weight[Ctx, HeadDim]]:
     (call,) = recorded("attention", lambda: model.attention(q, k_t, v))
-    return backward.attention_backward(dy, call)
+    return Potatogpt.attention_backward(dy, call)
 
 
 def mha_backward(dy: Tensor[Seq, Embed], x: Tensor[Seq, Embed], attn: Attention, grad: Attention,
                  n_head: int) -> Tensor[Seq, Embed]:
     (call,) = recorded("mha", lambda: model.mha(x, attn, empty_cache(x.n_cols, n_head), n_head))
-    return backward.mha_backward(dy, call, attn, grad, n_head)
+    return Potatogpt.mha_backward(dy, call, attn, grad, n_head)
 
 
 def transformer_block_backward(dy: Tensor[Seq, Embed], x: Tensor[Seq, Embed], block: Block, grad: Block,
                                config: GPT2Config) -> Tensor[Seq, Embed]:
     (call,) = recorded("transformer_block",
                        lambda: model.transformer_block(x, block, empty_cache(x.n_cols, config.n_head), config))
-    return backward.transformer_block_backward(dy, call, block, grad, config)
+    return Potatogpt.transformer_block_backward(dy, call, block, grad, config)
 
 
 def adamw_update(values: Sequence[float], grads: Sequence[float], exp_avg: Sequence[float],
                  exp_avg_sq: Sequence[float], step: int, lr: float, betas: tuple[float, float], eps: float,
                  weight_decay: float, decay: bool) -> tuple[list[float], list[float], list[float]]:
-    return train.adamw_update(values, grads, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay, decay)
+    return Potatogpt.adamw_update(values, grads, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay, decay)
 
 
 # --- Helpers the lessons use ---------------------------------------------------------------------------
