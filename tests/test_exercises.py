@@ -18,10 +18,12 @@ import pytest
 from mypy import api
 
 from helpers import ROOT
+from exercises import backprop
+from exercises.__main__ import main as exercises_main
 from exercises.checks import EXERCISES
 from exercises.finale import run_finale
 from exercises.grader import EXERCISES_DIR, Exercise, Failed, Lab, Solution, check_close, grade, grade_file, load_solution
-from potatogpt import model
+from potatogpt import backward, model, train
 from potatogpt.tensor import ONE, Embed, from_rows
 from exercise_solutions.students import STUDENTS as FORWARD_STUDENTS, Student  # (tests/ is on sys.path, as for helpers)
 from exercise_solutions.wrong import WRONG
@@ -246,6 +248,9 @@ def test_the_teachers_page_shows_a_real_report_and_the_lessons_times(lab: Lab) -
     wrong = next(function for _n, _name, function, hint in WRONG if hint.startswith("no 1/sqrt"))
     report = grade(BY_NUMBER[6], with_replaced(BY_NUMBER[6], "attention_weights", wrong), lab)
     assert f"$ python -m exercises check 6\n{report}\n" in page
+    student = next(s for s in BACKWARD_STUDENTS if s.function.__name__ == "linear_backward_bias_mean")
+    backward_report = grade(BY_NUMBER[14], with_replaced(BY_NUMBER[14], student.name, student.function), lab)
+    assert "\n".join(line[2:] for line in str(backward_report).splitlines()[1:]) in page  # (the quote, unindented)
     for exercise in EXERCISES:
         lesson = load_solution(exercise.file).module.__doc__ or ""
         minutes = re.search(r"\(about (\d+) minutes\)", lesson)
@@ -332,3 +337,57 @@ def test_the_finale_generates_with_your_functions_then_puts_potatogpts_back(
     assert "yours: ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10, ex11; potatogpt's: nothing" in err
     # transformers' greedy continuation of this prompt (checkpoints/tiny-vocab/reference.json)
     assert out == "Hello, my name is Runesusageusageusageusage\n"
+
+
+# --- The second finale: training with your backward pass ------------------------------------------------
+def part_two_solutions(folder: Path, into: Path) -> None:
+    for exercise in (e for e in EXERCISES if e.part == 2):
+        (into / f"{exercise.stem}.py").write_text((folder / f"{exercise.stem}.py").read_text(encoding="utf-8"),
+                                                  encoding="utf-8")
+
+
+LOSS_LINE = re.compile(r"^\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)$")
+
+
+def test_training_with_the_answer_keys_backward_follows_potatogpts_own(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    part_two_solutions(SOLVED, tmp_path)
+    originals = {name: getattr(backward, name) for name in ("linear_backward", "transformer_block_backward")}
+    assert exercises_main(["train", "--steps", "3", "--print-every", "1", "--solutions", str(tmp_path)]) == 0
+    assert {name: getattr(backward, name) for name in originals} == originals  # potatogpt's again
+    assert train.adamw_update is backprop.Potatogpt.adamw_update
+    out, err = capsys.readouterr()
+    assert "yours: ex12, ex13, ex14, ex15, ex16, ex17, ex18, ex19, ex20; potatogpt's: nothing" in err
+    rows = [LOSS_LINE.match(line) for line in out.splitlines() if LOSS_LINE.match(line)]
+    assert [int(row[1]) for row in rows if row] == [1, 2, 3]
+    for row in rows:
+        assert row is not None
+        yours, ours = float(row[2]), float(row[3])
+        assert abs(yours - ours) < 1e-9 and 4.0 < ours < 6.0  # (a byte-level model starts near ln 257 = 5.55)
+    assert "a sample of your model: " in out
+
+
+def test_training_plugs_in_only_what_passes_and_reports_a_crash_in_your_terms(tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    part_two_solutions(REFERENCE, tmp_path)
+    # A gelu_backward that passes its check (7 tokens) but fails on the training rows (32 tokens).
+    (tmp_path / "ex15_mlp_backward.py").write_text(
+        "from potatogpt.backward import gelu_backward as ours, ffn_backward as ffn_backward\n\n\n"
+        "def gelu_backward(dy, x):\n    if x.n_rows == 32:\n        raise ValueError('only short rows')\n"
+        "    return ours(dy, x)\n", encoding="utf-8")
+    (tmp_path / "ex16_layer_norm_backward.py").write_text("def layer_norm_backward(dy, x, ln, eps, grad):\n"
+                                                          "    raise NotImplementedError\n", encoding="utf-8")
+    assert exercises_main(["train", "--steps", "2", "--solutions", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "potatogpt's: ex16 (not started)" in err
+    assert "Traceback" not in out + err
+    assert "ValueError: only short rows" in err
+    assert f"at {tmp_path / 'ex15_mlp_backward.py'}, line 6: raise ValueError('only short rows')" in err
+    assert backward.gelu_backward is backprop.Potatogpt.gelu_backward
+
+
+@pytest.mark.parametrize("argv", [["--steps", "0"], ["--seconds", "nan"], ["--print-every", "x"]])
+def test_trainings_bad_options_are_one_line(argv: list[str]) -> None:
+    run = subprocess.run([sys.executable, "-m", "exercises", "train", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.splitlines()[-1].startswith("python -m exercises train: error: argument ")
