@@ -78,6 +78,10 @@ def positive_float(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.solutions.is_dir():
+        print(f"python -m exercises {args.command}: --solutions {args.solutions}: no such folder; give the folder "
+              "that holds your exNN_*.py files", file=sys.stderr)
+        return 2
     if args.command == "finale":
         return run_finale(args)
     if args.command == "train":

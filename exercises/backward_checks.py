@@ -16,7 +16,6 @@ checks_ex12.py ... checks_ex20.py hold each exercise's check.
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
@@ -24,10 +23,9 @@ from typing import TypeVar
 
 from potatogpt import model
 from potatogpt.api import GPT2
-from potatogpt.model import Params
 from potatogpt.tensor import Embed, Embedding, Seq, Tensor, Weight, dot
 
-from .grader import TINY, Case, Failed, FiniteDifference, Rows, as_rows, check_cases, fresh_copy
+from .grader import TINY, Case, Failed, FiniteDifference, Lab, Rows, as_rows, check_cases, fresh_copy
 
 R = TypeVar("R", bound=int)
 C = TypeVar("C", bound=int)
@@ -37,11 +35,8 @@ IDS = [3, 17, 42, 8, 61, 29, 5]  # a row of tokens for TINY
 
 
 # --- Inputs ---------------------------------------------------------------------------------------
-def tiny(lab: object) -> GPT2:
+def tiny(lab: Lab) -> GPT2:
     """tiny-prefixed (3 blocks, 4 heads, 32 channels), loaded to run only the plain arithmetic."""
-    from .grader import Lab
-
-    assert isinstance(lab, Lab)
     return lab.model(TINY)
 
 
@@ -197,11 +192,3 @@ def copied(value: T) -> T:
     duplicate = fresh_copy(value)
     assert type(duplicate) is type(value)
     return duplicate
-
-
-def close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-
-
-def params_of(gpt: GPT2) -> Params:
-    return gpt.params

@@ -130,6 +130,10 @@ def run_training(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopped (Ctrl-C)", file=sys.stderr)
         status = 130
+    except SystemExit:
+        print(f"your code called sys.exit while training, at step {len(mine.losses) + 1}: an exercise function "
+              "must return its result, never end the program", file=sys.stderr)
+        return 1
     except Exception as error:  # (your function raised while training: where, in one report)
         print(f"your code raised while training, at step {len(mine.losses) + 1}:", file=sys.stderr)
         for line in crash_lines(error, students_file(error, args.solutions), None, None):

@@ -391,3 +391,12 @@ def test_trainings_bad_options_are_one_line(argv: list[str]) -> None:
     run = subprocess.run([sys.executable, "-m", "exercises", "train", *argv], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.splitlines()[-1].startswith("python -m exercises train: error: argument ")
+
+
+@pytest.mark.parametrize("command", ["check", "finale", "train"])
+def test_a_solutions_folder_that_is_not_there_is_one_line(command: str, tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "exercises", command, "--solutions", str(tmp_path / "missing")],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2 and not run.stdout
+    assert run.stderr == (f"python -m exercises {command}: --solutions {tmp_path / 'missing'}: no such folder; "
+                          "give the folder that holds your exNN_*.py files\n")
