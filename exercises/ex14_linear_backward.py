@@ -39,9 +39,14 @@ product does not exist:
 
     exercises/ex14_linear_backward.py:<line>: error: Unsupported operand types for @ ("Tensor[R, O]" and "Weight[I, O]")  [operator]
 
-(Take dW the wrong way round, accumulate(grad.weight, weight_from_tensor(dy.T @ x)), and the
-message is a confusing one: 'Cannot infer value of type parameter "I" of "accumulate"'.  It
-means: the two shapes cannot be the same, so no I and O fit both.)
+Take dW the wrong way round and mypy names both shapes, yours and W's:
+
+        dw = weight_from_tensor(dy.T @ x)
+
+    exercises/ex14_linear_backward.py:<line>: error: Incompatible return value type (got "tuple[Tensor[R, I], Weight[O, I]]", expected "tuple[Tensor[R, I], Weight[I, O]]")  [return-value]
+
+(Passed straight to accumulate(grad.weight, ...) instead, the same slip gives a confusing message,
+'Cannot infer value of type parameter "I" of "accumulate"': no I and O fit both shapes.)
 
 Stage 2, values: `python -m exercises check 14`, against potatogpt's own gradients on a real layer
 of the tiny checkpoint, and, where yours differ, against (f(w + h) - f(w - h)) / 2h, the

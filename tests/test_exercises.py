@@ -294,7 +294,8 @@ def test_each_lessons_mypy_mistake_is_real() -> None:
         assert f"exercises/{exercise.stem}.py:<line>: error: {message}" in lesson, exercise.stem
 
 
-SLIPS = {  # the two confusing messages the lessons explain: (exercise, the right line, the slip)
+SLIPS = {  # the second slips the lessons explain: (exercise, the right line, the slip)
+    14: ("dw = weight_from_tensor(x.T @ dy)", "dw = weight_from_tensor(dy.T @ x)"),
     7: ("return model.linear(concat_columns(heads, x.n_cols), attn.c_proj)",
         "return model.linear(concat_columns(heads, head_dim), attn.c_proj)"),
     9: ("return model.layer_norm(x, params.ln_f, config.layer_norm_epsilon) @ params.wte.T",
