@@ -32,7 +32,7 @@ def linear_backward_bias_first_row(dy: Tensor[Seq, O], x: Tensor[Seq, I], layer:
 
 def product_backward_transposed(dy: Tensor[R, O], x: Tensor[R, I], w: Weight[I, O]) -> tuple[Tensor[R, I], Weight[I, O]]:
     """dW = dy^T @ x, from the formula dW[j][i] remembered the wrong way round (mypy would say so)."""
-    return dy @ w.T, weight_from_tensor(dy.T @ x)  # type: ignore[arg-type]  # (wrong on purpose)
+    return dy @ w.T, weight_from_tensor(dy.T @ x)  # type: ignore[operator, arg-type]  # (wrong on purpose)
 
 
 def linear_backward_overwrites(dy: Tensor[Seq, O], x: Tensor[Seq, I], layer: Linear[I, O], grad: Linear[I, O]) -> Tensor[Seq, I]:

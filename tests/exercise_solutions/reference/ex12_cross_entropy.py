@@ -1,0 +1,1 @@
+from potatogpt.backward import cross_entropy as cross_entropy, cross_entropy_backward as cross_entropy_backward
