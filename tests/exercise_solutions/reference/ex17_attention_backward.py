@@ -1,0 +1,1 @@
+from exercises.backprop import softmax_rows_backward as softmax_rows_backward, attention_weights_backward as attention_weights_backward, attention_backward as attention_backward

@@ -1,0 +1,1 @@
+from exercises.backprop import mha_backward as mha_backward
