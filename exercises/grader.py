@@ -599,7 +599,9 @@ def crash_lines(error: BaseException, file: Path | None, lab: Lab | None, call: 
     mine = [k for k, f in enumerate(frames) if file is not None and Path(f.filename) == file]
     callee = frames[mine[-1] + 1] if mine and mine[-1] + 1 < len(frames) else None
     callee_locals = tb_frames[mine[-1] + 1].tb_frame.f_locals if callee is not None and mine[-1] + 1 < len(tb_frames) else {}
-    inside_potatogpt = callee is not None and POTATOGPT_DIR in Path(callee.filename).parents
+    # (exercises/backprop.py holds potatogpt's backward pieces, with the lessons' signatures)
+    inside_potatogpt = callee is not None and (POTATOGPT_DIR in Path(callee.filename).parents
+                                               or Path(callee.filename) == EXERCISES_DIR / "backprop.py")
     explained = explain(error, callee.name if callee else None, callee_locals, lab, call or "")
     if inside_potatogpt and explained and not explained[0].startswith("hint: "):
         lines, rest = [explained[0]], explained[1:]  # (potatogpt's message, said in the lesson's words)
@@ -736,6 +738,11 @@ def explain(error: BaseException, callee: str | None, local: Mapping[str, object
     if found:
         left, right = (int(found[1]), int(found[2])), (int(found[3]), int(found[4]))
         name = named.get(right)
+        if call.startswith("mha_backward(") and any(left[1] == e and right[0] == d for e, _h, d, *_r in sizes(lab)):
+            return [f"a @ b needs a's columns to match b's rows: yours is {left} @ {right}, {left[1]} columns "
+                    f"against {right[0]} rows",
+                    "hint: a head's gradient is its own head_dim columns of the heads' gradient, not all n_embd: "
+                    "split it, d_heads.split_columns(n_head, head_dim), and give head h its part"]
         return [f"a @ b needs a's columns to match b's rows: yours is {left} @ {right}"
                 f"{f' ({name})' if name else ''}, {left[1]} columns against {right[0]} rows",
                 "hint: check which matrix each product takes (the lesson's formula, and the shapes in the stub's types)"]
@@ -756,6 +763,13 @@ def explain(error: BaseException, callee: str | None, local: Mapping[str, object
             if cols == 3 * n_embd and parts == 3:
                 why = "the second argument is the width of q (n_embd), x.n_cols"
         return [line, f"hint: {why}"]
+
+    found = re.search(r"from_columns: data is not (\d+) columns of (\d+) values", message)
+    if found:
+        return [f"from_columns(columns, {found[2]}, {found[1]}): the columns must be {found[1]} lists of {found[2]} "
+                "numbers each",
+                "hint: from_columns takes a tensor's columns; a Weight's .columns are the columns of the matrix it "
+                "holds (K^T's are keys, V's are channels): which one is yours?"]
 
     found = re.search(r"from_rows: data is not (\d+) rows of (\d+) values", message)
     if found:

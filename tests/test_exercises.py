@@ -373,7 +373,7 @@ def test_training_plugs_in_only_what_passes_and_reports_a_crash_in_your_terms(tm
     part_two_solutions(REFERENCE, tmp_path)
     # A gelu_backward that passes its check (7 tokens) but fails on the training rows (32 tokens).
     (tmp_path / "ex15_mlp_backward.py").write_text(
-        "from potatogpt.backward import gelu_backward as ours, ffn_backward as ffn_backward\n\n\n"
+        "from potatogpt.backward import gelu_backward as ours\nfrom exercises.backprop import ffn_backward as ffn_backward\n\n"
         "def gelu_backward(dy, x):\n    if x.n_rows == 32:\n        raise ValueError('only short rows')\n"
         "    return ours(dy, x)\n", encoding="utf-8")
     (tmp_path / "ex16_layer_norm_backward.py").write_text("def layer_norm_backward(dy, x, ln, eps, grad):\n"

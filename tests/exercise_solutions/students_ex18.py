@@ -115,5 +115,5 @@ STUDENTS = [
     Student(18, "mha_backward", mha_backward_no_c_proj, "failed", "the heads were handed dy itself"),
     Student(18, "mha_backward", mha_backward_dk_like_dv, "failed", "a head's dk was read from dk_t's rows"),
     Student(18, "mha_backward", mha_backward_fresh_buffers, "failed", "grad.c_attn.weight was overwritten"),
-    Student(18, "mha_backward", mha_backward_whole_gradient, "crashed", "check which matrix each product takes"),
+    Student(18, "mha_backward", mha_backward_whole_gradient, "crashed", "a head's gradient is its own head_dim columns"),
 ]

@@ -1,0 +1,1 @@
+from potatogpt.backward import layer_norm_backward as layer_norm_backward
