@@ -678,6 +678,15 @@ def explain(error: BaseException, callee: str | None, local: Mapping[str, object
     if isinstance(error, TypeError) and "unsupported operand" in message and "Tensor" in message:
         return ["hint: tensors combine with @ (a matrix product), + (same shape, or one row added to every row) "
                 "and * by a number; anything else, do it on the lists in .rows"]
+    found = re.search(r"'(Block|Params|Attention|MLP)' object has no attribute '(\w+)'", message)
+    if isinstance(error, AttributeError) and found and call.endswith("_backward", 0, call.find("(")):
+        pieces = {"Block": "grad.ln_1, grad.attn, grad.ln_2, grad.mlp", "Params": "grad.wte, grad.wpe, grad.h[i], grad.ln_f",
+                 "Attention": "grad.c_attn, grad.c_proj", "MLP": "grad.c_fc, grad.c_proj"}[found[1]]
+        return [f"hint: a whole {found[1]} buffer was handed to a piece that takes one part of it: give each piece "
+                f"its own part ({pieces})"]
+    if isinstance(error, ValueError) and message == "math domain error" and call.startswith("adamw_update("):
+        return ["hint: the square root (or log) of a negative number: exp_avg_sq is a running mean of g * g, "
+                "never negative; is g * g in its update?"]
     if isinstance(error, AttributeError) and "'list' object has no attribute" in message:
         return ["hint: a list where a Tensor is expected: from_rows(rows, n_rows, n_cols) makes one"]
 

@@ -1,0 +1,1 @@
+from exercises.backprop import transformer_block_backward as transformer_block_backward

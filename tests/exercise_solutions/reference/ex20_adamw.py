@@ -1,0 +1,1 @@
+from potatogpt.train import adamw_update as adamw_update

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def adamw_update(values: Sequence[float], grads: Sequence[float], exp_avg: Sequence[float],
+                 exp_avg_sq: Sequence[float], step: int, lr: float, betas: tuple[float, float], eps: float,
+                 weight_decay: float, decay: bool) -> tuple[list[float], list[float], list[float]]:
+    beta1, beta2 = betas
+    m = [beta1 * a + (1 - beta1) * g for a, g in zip(exp_avg, grads)]
+    v = [beta2 * b + (1 - beta2) * g * g for b, g in zip(exp_avg_sq, grads)]
+    correction1, correction2 = 1 - beta1**step, 1 - beta2**step  # (the moments started at 0)
+    shrink = 1 - lr * weight_decay if decay else 1.0  # (decoupled: the weight itself, before the step)
+    new_values = [p * shrink - lr * (a / correction1) / (math.sqrt(b / correction2) + eps)
+                  for p, a, b in zip(values, m, v)]
+    return new_values, m, v
