@@ -42,7 +42,8 @@ SHAPE = GPT2Config(n_layer=2, n_head=4, n_embd=32, n_ctx=32, vocab_size=257)
 BATCH_SIZE = 4
 MAX_LR, MIN_LR, WARMUP = 3e-3, 3e-4, 10
 GRAD_CLIP = 1.0
-SAMPLE_TOKENS = 31  # (the context holds 32: the first token and 31 new ones)
+SAMPLE_PROMPT = "The "
+SAMPLE_TOKENS = 28  # (the context holds 32: the prompt's 4 bytes and 28 new ones)
 
 
 @dataclass
@@ -162,5 +163,6 @@ def students_file(error: BaseException, folder: Path) -> Path | None:
 
 def sample(learner: Learner, tokenizer: Tokenizer, seed: int) -> str:
     gpt = GPT2(SHAPE, learner.params, tokenizer)
-    ids = list(gpt.generate([tokenizer.eot_id], SAMPLE_TOKENS, temperature=0.8, seed=seed, stop_at_eot=False))
-    return tokenizer.decode(ids).replace(EOT_TEXT, " | ")
+    prompt = tokenizer.encode(SAMPLE_PROMPT)
+    ids = list(gpt.generate(prompt, SAMPLE_TOKENS, temperature=0.8, seed=seed, stop_at_eot=False))
+    return tokenizer.decode(prompt + ids).replace(EOT_TEXT, " | ")
