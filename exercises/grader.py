@@ -343,7 +343,7 @@ def check_close(what: str, got: object, want: object, wrong: Variants | None = N
         f"  first wrong value at {where(fi, fj)}: yours {fg:.6g}, expected {fw:.6g}",
     ]
     if numeric is not None:
-        lines += numeric.lines(fi, fj, fw)
+        lines += numeric.lines(fi, fj, fw, where(fi, fj))
     matched = hints(got_rows, wrong() if wrong else {})
     raise WrongValues(lines, matched, near_miss(abs(g - w), abs(w), max(abs(v) for row in want_rows for v in row)) or [UNKNOWN])
 
@@ -374,13 +374,13 @@ class FiniteDifference:
             holder[index] = original
         return (up - down) / (2 * STEP)
 
-    def lines(self, row: int, column: int, expected: float) -> list[str]:
+    def lines(self, row: int, column: int, expected: float, where: str) -> list[str]:
         n = self.name
         value = self.value(row, column)
         held = self.before[row][column] if self.before is not None else 0.0
         agrees = ", as expected" if abs(held + value - expected) <= 1e-6 * max(1.0, abs(expected)) else ""
         plus = f"; added to the {held:.6g} the buffer held, {held + value:.6g}" if self.before is not None else ""
-        return [f"  by finite differences there: (f({n} + h) - f({n} - h)) / 2h = {value:.6g}{plus}{agrees} "
+        return [f"  by finite differences at {where}: (f({n} + h) - f({n} - h)) / 2h = {value:.6g}{plus}{agrees} "
                 f"(h = {STEP:g}; f = {self.described})"]
 
 
