@@ -851,6 +851,9 @@ def grade_file(exercise: Exercise, path: Path, lab: Lab, time_limit: float = TIM
         except subprocess.TimeoutExpired:
             timed_out = True
             stop(process)
+        except BaseException:  # (a Ctrl-C while it runs: the grading process must not outlive the grader)
+            stop(process)
+            raise
         output.join()
         calling = calling_file.read_text(encoding="utf-8").strip() if calling_file.exists() else ""
         if timed_out:

@@ -142,6 +142,7 @@ def run_training(args: argparse.Namespace) -> int:
         return 1
     if not mine.losses:
         return status
+    del potatogpts.losses[len(mine.losses):]  # (a Ctrl-C during your step: both curves end at the same step)
     print()
     print("\n".join(plot({"potatogpt's": potatogpts.losses, "yours": mine.losses}, {"potatogpt's": "o", "yours": "y"})))
     apart = max(abs(a - b) for (_, a), (_, b) in zip(mine.losses, potatogpts.losses))

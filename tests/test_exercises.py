@@ -8,8 +8,10 @@ import argparse
 import ast
 import importlib
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -401,3 +403,17 @@ def test_a_solutions_folder_that_is_not_there_is_one_line(command: str, tmp_path
     assert run.returncode == 2 and not run.stdout
     assert run.stderr == (f"python -m exercises {command}: --solutions {tmp_path / 'missing'}: no such folder; "
                           "give the folder that holds your exNN_*.py files\n")
+
+
+@pytest.mark.parametrize("command", [["check"], ["train", "--solutions", str(SOLVED)]])
+def test_ctrl_c_stops_in_one_line(command: list[str]) -> None:
+    # (the child turns SIGINT back into KeyboardInterrupt: a test runner's background job may ignore it)
+    code = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            f"sys.argv = ['exercises', *{command!r}]; runpy.run_module('exercises', run_name='__main__')")
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    time.sleep(3)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "Traceback" not in out + err
+    assert err.splitlines()[-1] == "stopped (Ctrl-C)"
