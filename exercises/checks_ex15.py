@@ -106,7 +106,7 @@ def ffn_variant(dy: Tensor[Seq, Embed], x: Tensor[Seq, Embed], mlp: MLP, before:
 
 def check_ffn(s: Solution, x: Tensor[Seq, Embed], mlp: MLP) -> None:
     dy = upstream(x.n_rows, x.n_cols, 16)
-    before = prefilled(MLP(c_fc=backward.zero_linear(mlp.c_fc), c_proj=backward.zero_linear(mlp.c_proj)))
+    before = prefilled(backward.zero_mlp(mlp))
     want_grad, grad = copied(before), copied(before)
     want_dx = backprop.ffn_backward(dy, x, mlp, want_grad)
     what = "ffn_backward(dy, block 0's MLP input, block 0's mlp, grad)"

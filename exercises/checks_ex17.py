@@ -80,7 +80,7 @@ SCALES: dict[str, Callable[[int, int], float]] = {
     "(1/sqrt(head_dim))": lambda d, n: 1.0,
     f"{INV_SQRT} was applied twice, or as 1/head_dim (the same number): multiply ds by 1/sqrt(head_dim) once":
         lambda d, n: 1.0 / d,
-    f"ds was multiplied by sqrt(head_dim): the forward pass divided by it, so the backward divides too, "
+    "ds was multiplied by sqrt(head_dim): the forward pass divided by it, so the backward divides too, "
     "d(q @ K^T) = ds * (1/sqrt(head_dim))": lambda d, n: math.sqrt(d),
     "the scale is 1/sqrt(head_dim) (q's columns, q.n_cols), not 1/sqrt(the number of keys)": lambda d, n: 1.0 / math.sqrt(n),
 }

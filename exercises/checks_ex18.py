@@ -102,7 +102,7 @@ def check(s: Solution, lab: Lab) -> None:
 
 def check_row(s: Solution, x: Tensor[Seq, Embed], attn: Attention, n_head: int, seed: int) -> None:
     dy = upstream(x.n_rows, x.n_cols, seed)
-    before = prefilled(Attention(c_attn=backward.zero_linear(attn.c_attn), c_proj=backward.zero_linear(attn.c_proj)),
+    before = prefilled(backward.zero_attention(attn),
                        seed + 1)
     want_grad, grad = copied(before), copied(before)
     want_dx = backprop.mha_backward(dy, x, attn, want_grad, n_head)

@@ -73,15 +73,6 @@ def undone(dy: Tensor[Seq, Embed], x: Tensor[Seq, Embed], block: Block, grad: Bl
     return branch if mistake in ("no mha residual", "no residuals") else dx1 + branch
 
 
-def zero_block(block: Block) -> Block:
-    """A Block of zeros shaped like `block`: a block's gradient buffer (as backward.zero_gradients builds them)."""
-    return Block(ln_1=backward.zero_layer_norm(block.ln_1),
-                 attn=model.Attention(c_attn=backward.zero_linear(block.attn.c_attn),
-                                      c_proj=backward.zero_linear(block.attn.c_proj)),
-                 ln_2=backward.zero_layer_norm(block.ln_2),
-                 mlp=model.MLP(c_fc=backward.zero_linear(block.mlp.c_fc), c_proj=backward.zero_linear(block.mlp.c_proj)))
-
-
 def check(s: Solution, lab: Lab) -> None:
     gpt = tiny(lab)
     config, h = gpt.config, gpt.params.h
@@ -93,7 +84,7 @@ def check(s: Solution, lab: Lab) -> None:
 
 def check_block(s: Solution, name: str, x: Tensor[Seq, Embed], block: Block, config: GPT2Config, seed: int) -> None:
     dy = upstream(x.n_rows, x.n_cols, seed)
-    before = prefilled(zero_block(block), seed)
+    before = prefilled(backward.zero_block(block), seed)
     want_grad, grad = copied(before), copied(before)
     want_dx = backprop.transformer_block_backward(dy, x, block, want_grad, config)
     what = f"transformer_block_backward(dy, x, {name}, grad, config)"

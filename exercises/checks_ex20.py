@@ -180,8 +180,8 @@ def variants(inputs: Inputs, want: Sequence[list[float]]) -> tuple[dict[str, obj
         "(v is the one of their squares)": update(inputs, m_of=lambda g: g * g)[1],
         swapped_hint: swapped[1],
         "m keeps 1 - beta1 of the old mean: m = beta1 * m + (1 - beta1) * g, most of it the old m": kept_last[1],
-        f"the returned m is bias-corrected (divided by 1 - beta1^t): return m itself, m_hat is for this step's "
-        f"update only (the next step goes on from m)": [a / (1 - beta1**t) for a in want[1]],
+        "the returned m is bias-corrected (divided by 1 - beta1^t): return m itself, m_hat is for this step's "
+        "update only (the next step goes on from m)": [a / (1 - beta1**t) for a in want[1]],
         "the returned m is the old exp_avg: return the updated moment": list(inputs.exp_avg),
         "new_exp_avg holds the new values: " + order: want[0],
         "new_exp_avg holds v: " + order: want[2],
@@ -191,8 +191,8 @@ def variants(inputs: Inputs, want: Sequence[list[float]]) -> tuple[dict[str, obj
             update(inputs, v_of=abs)[2],
         swapped_hint: swapped[2],
         "v keeps 1 - beta2 of the old mean: v = beta2 * v + (1 - beta2) * g * g, most of it the old v": kept_last[2],
-        f"the returned v is bias-corrected (divided by 1 - beta2^t): return v itself, v_hat is for this step's "
-        f"update only": [b / (1 - beta2**t) for b in want[2]],
+        "the returned v is bias-corrected (divided by 1 - beta2^t): return v itself, v_hat is for this step's "
+        "update only": [b / (1 - beta2**t) for b in want[2]],
         "the returned v is the old exp_avg_sq: return the updated moment": list(inputs.exp_avg_sq),
         "new_exp_avg_sq holds the new values: " + order: want[0],
         "new_exp_avg_sq holds m: " + order: want[1],

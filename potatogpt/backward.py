@@ -94,21 +94,26 @@ def zero_linear(layer: Linear[I, O]) -> Linear[I, O]:
     return Linear(zero_weight(layer.weight.n_in, layer.weight.n_out), zeros(ONE, layer.bias.n_cols))
 
 
+def zero_attention(attn: Attention) -> Attention:
+    return Attention(c_attn=zero_linear(attn.c_attn), c_proj=zero_linear(attn.c_proj))
+
+
+def zero_mlp(mlp: MLP) -> MLP:
+    return MLP(c_fc=zero_linear(mlp.c_fc), c_proj=zero_linear(mlp.c_proj))
+
+
+def zero_block(block: Block) -> Block:
+    return Block(ln_1=zero_layer_norm(block.ln_1), attn=zero_attention(block.attn),
+                 ln_2=zero_layer_norm(block.ln_2), mlp=zero_mlp(block.mlp))
+
+
 def zero_gradients(params: Params) -> Params:
     """A Params of zeros, shaped and typed like `params`: the buffer gradients are added into.
     Its matrices are plain columns of floats, whatever storage `params` uses."""
     return Params(
         wte=Embedding(zero_weight(params.wte.T.n_in, params.wte.T.n_out)),
         wpe=Embedding(zero_weight(params.wpe.T.n_in, params.wpe.T.n_out)),
-        h=[
-            Block(
-                ln_1=zero_layer_norm(block.ln_1),
-                attn=Attention(c_attn=zero_linear(block.attn.c_attn), c_proj=zero_linear(block.attn.c_proj)),
-                ln_2=zero_layer_norm(block.ln_2),
-                mlp=MLP(c_fc=zero_linear(block.mlp.c_fc), c_proj=zero_linear(block.mlp.c_proj)),
-            )
-            for block in params.h
-        ],
+        h=[zero_block(block) for block in params.h],
         ln_f=zero_layer_norm(params.ln_f),
     )
 
