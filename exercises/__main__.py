@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from potatogpt.cli.options import positive_int
+
 from .checks import EXERCISES
 from .finale import run_finale
 from .grader import EXERCISES_DIR, TIME_LIMIT, Lab, grade_file, print_reports, solution_path
@@ -54,16 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
                        help=f"stop an exercise's check after this long (default: {TIME_LIMIT:g})")
     return parser
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value
 
 
 def positive_float(text: str) -> float:

@@ -61,41 +61,18 @@ from .grader import (
     hint_lines,
     plugged_in,
 )
+from .inputs import IDS, head_inputs, normed, stream
 
 R = TypeVar("R", bound=int)
 C = TypeVar("C", bound=int)
 
-IDS = [3, 17, 42, 8, 61, 29, 5]  # a prompt for TINY
 TEXT = "Hello, my name is Alan Turing"  # a prompt for VOCAB
 
 
 # --- Inputs, computed with potatogpt's own functions ---------------------------------------------
-def stream(gpt: GPT2, ids: Sequence[int], start: int = 0) -> Tensor[Seq, Embed]:
-    """The residual stream entering block 0."""
-    return model.embed(ids, gpt.params, start)
-
-
 def fresh_cache(config: GPT2Config) -> LayerCache:
     """An empty KV cache for one block."""
     return new_kv_cache(config).layers[0]
-
-
-def normed(gpt: GPT2, ids: Sequence[int], start: int = 0) -> Tensor[Seq, Embed]:
-    """What block 0's attention reads: ln_1 of the stream."""
-    return model.layer_norm(stream(gpt, ids, start), gpt.params.h[0].ln_1, gpt.config.layer_norm_epsilon)
-
-
-def head_inputs(gpt: GPT2, head: int) -> tuple[Tensor[Seq, HeadDim], Weight[HeadDim, Ctx], Weight[Ctx, HeadDim]]:
-    """Block 0's queries for IDS in one head, and that head's K^T and V for all of IDS."""
-    x = normed(gpt, IDS)
-    head_dim = HeadDim(gpt.config.head_dim)
-    q, k, v = (t.split_columns(gpt.config.n_head, head_dim)[head]
-               for t in model.linear(x, gpt.params.h[0].attn.c_attn).split_columns(3, x.n_cols))
-    k_t, values = empty_weight(head_dim, Ctx(0)), empty_weight(Ctx(0), head_dim)
-    for key, value in zip(k.rows, v.rows):
-        k_t.append_column(key)
-        values.append_row(value)
-    return q, k_t, values
 
 
 def last_rows(x: Tensor[Seq, C], n: int) -> Tensor[Seq, C]:

@@ -12,8 +12,9 @@ from potatogpt.api import GPT2
 from potatogpt.tensor import Seq, Tensor, Vocab
 
 from . import backprop
-from .backward_checks import IDS, copied, finite_difference, tiny
+from .backward_checks import copied, finite_difference, tiny
 from .grader import Case, Failed, Lab, Rows, Solution, check_cases
+from .inputs import IDS
 
 # Two rows of tokens; each position's target is the token after it.
 TOKENS = (IDS + [70], [88, 12, 12, 50, 7, 33, 91, 2])

@@ -8,12 +8,13 @@ from typing import TypeVar
 
 from potatogpt import backward, model
 from potatogpt.model import Linear
-from potatogpt.tensor import Seq, Tensor, Weight, transpose, weight_from_tensor
+from potatogpt.tensor import Seq, Tensor, Weight, transpose
 
 from . import backprop
 from .backward_checks import (added, buffer_cases, check_all, copied, finite_difference, prefilled, returned, rows_of,
-                              stream, summed_against, tiny, upstream)
+                              summed_against, tiny, upstream)
 from .grader import Case, Lab, Rows, Solution
+from .inputs import stream
 
 I = TypeVar("I", bound=int)
 O = TypeVar("O", bound=int)
@@ -35,12 +36,12 @@ def bias_variants(dy: Tensor[Seq, O], before: Rows) -> dict[str, Rows]:
 
 
 def weight_variants(dy: Tensor[Seq, O], x: Tensor[Seq, I], before: Rows) -> dict[str, Rows]:
-    transposed = transpose(rows_of(weight_from_tensor(x.T @ dy)), dy.n_cols) if x.n_cols == dy.n_cols else None
+    dw = (x.T @ dy).rows  # (W's rows)
     n = x.n_rows
     found = {"dW is the mean over the rows: it is the sum x^T @ dy (every token's part counts in full)":
-             added([[v / n for v in row] for row in rows_of(weight_from_tensor(x.T @ dy))], before)}
-    if transposed is not None:
-        found[TRANSPOSED + ", which only a square W lets through"] = added(transposed, before)
+             added([[v / n for v in row] for row in dw], before)}
+    if x.n_cols == dy.n_cols:
+        found[TRANSPOSED + ", which only a square W lets through"] = added(transpose(dw, dy.n_cols), before)
     return found
 
 
@@ -48,7 +49,7 @@ def dx_variants(dy: Tensor[Seq, O], w: Weight[I, O]) -> dict[str, object]:
     found: dict[str, object] = {}
     if w.n_in == w.n_out:
         found["dx used W where W^T belongs: dx = dy @ W^T (dy has O columns, W^T takes O)"] = (
-            dy @ Weight(w.n_out, w.n_in, columns=[list(c) for c in w.columns]))  # type: ignore[arg-type]  # (square: O is I)
+            dy @ Weight(w.n_out, w.n_in, columns=w.columns))  # type: ignore[arg-type]  # (square: O is I)
     return found
 
 

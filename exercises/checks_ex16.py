@@ -13,9 +13,10 @@ from potatogpt.model import LayerNorm, new_kv_cache
 from potatogpt.tensor import Embed, Seq, Tensor, from_rows
 
 from . import backprop
-from .backward_checks import (IDS, added, buffer_cases, check_all, copied, finite_difference, prefilled, rows_of,
-                              stream, summed_against, tiny, upstream)
+from .backward_checks import (added, buffer_cases, check_all, copied, finite_difference, prefilled, rows_of,
+                              summed_against, tiny, upstream)
 from .grader import Case, Lab, Rows, Solution
+from .inputs import IDS, stream
 
 R = TypeVar("R", bound=int)
 

@@ -13,28 +13,16 @@ import math
 from collections.abc import Callable, Sequence
 
 from potatogpt import backward, model
-from potatogpt.api import GPT2
 from potatogpt.tensor import Ctx, HeadDim, Seq, Tensor, Weight, dot, weight_from_tensor
 
 from . import backprop
-from .backward_checks import check_all, finite_difference, returned, stream, summed_against, tiny, upstream
+from .backward_checks import check_all, finite_difference, returned, summed_against, tiny, upstream
 from .grader import Case, Failed, Lab, Solution
+from .inputs import head_inputs
 
 HEAD = 1  # (any head would do; not the first, so nothing can work by accident on head 0's columns)
 
 SoftmaxBackward = Callable[[Tensor[Seq, Ctx], Tensor[Seq, Ctx]], Tensor[Seq, Ctx]]
-
-
-def head_inputs(gpt: GPT2, head: int = HEAD) -> tuple[Tensor[Seq, HeadDim], Weight[HeadDim, Ctx], Weight[Ctx, HeadDim]]:
-    """One head's q, K^T and V in block 0, for a row of 7 tokens from position 0 (as model.mha
-    makes them: ln_1, c_attn, cut into q, k, v, then into heads; keys and values into K^T and V)."""
-    block = gpt.params.h[0]
-    x = model.layer_norm(stream(gpt), block.ln_1, gpt.config.layer_norm_epsilon)
-    head_dim = HeadDim(gpt.config.head_dim)
-    q, k, v = (t.split_columns(gpt.config.n_head, head_dim)[head]
-               for t in model.linear(x, block.attn.c_attn).split_columns(3, x.n_cols))
-    k_t, values = backprop.keys_and_values(k, v)
-    return q, k_t, values
 
 
 # --- The known mistakes ------------------------------------------------------------------------------
@@ -151,7 +139,7 @@ def structure(what: str, got: Sequence[object], want: Sequence[object], names: S
 
 
 def check(s: Solution, lab: Lab) -> None:
-    q, k_t, v = head_inputs(tiny(lab))
+    q, k_t, v = head_inputs(tiny(lab), HEAD)
     scale = 1.0 / math.sqrt(q.n_cols)
     scores = (q @ k_t) * scale
     check_softmax(s, scores, masked=True)

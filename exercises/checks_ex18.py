@@ -17,9 +17,10 @@ from potatogpt.model import Attention
 from potatogpt.tensor import Embed, HeadDim, Qkv, Seq, Tensor, concat_columns, transpose
 
 from . import backprop
-from .backward_checks import (IDS, buffer_cases, check_all, copied, finite_difference, prefilled, rows_of, stream,
-                              summed_against, tensor_at, tiny, upstream)
+from .backward_checks import (buffer_cases, check_all, copied, finite_difference, prefilled, rows_of, summed_against,
+                              tensor_at, tiny, upstream)
 from .grader import Case, Lab, Solution
+from .inputs import IDS, stream
 
 SQUARE_IDS = [*IDS, 77]  # 8 tokens: as many as a head's columns
 

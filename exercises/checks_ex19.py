@@ -17,8 +17,9 @@ from potatogpt.tensor import Embed, Seq, Tensor
 
 from . import backprop
 from .backward_checks import (buffer_cases, check_all, copied, finite_difference, named_vectors, prefilled, rows_of,
-                              stream, summed_against, tensor_at, tiny, upstream)
+                              summed_against, tensor_at, tiny, upstream)
 from .grader import Case, Lab, Solution, all_close, as_rows
+from .inputs import stream
 
 # Each known mistake: its hint, said as what is wrong and what to do.
 MISTAKES = {

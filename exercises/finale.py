@@ -19,7 +19,7 @@ from potatogpt.api import GPT2, load
 from potatogpt.weights.catalogue import WeightsError
 
 from .checks import EXERCISES, VOCAB
-from .grader import Lab, grade_file, load_solution, plugged_in, solution_path
+from .grader import Lab, passing, plugged_in
 
 
 def run_finale(args: argparse.Namespace) -> int:
@@ -31,26 +31,11 @@ def run_finale(args: argparse.Namespace) -> int:
         except WeightsError as error:  # a missing or damaged folder: one line, as the CLI says it
             print(f"python -m exercises finale: {error}", file=sys.stderr)
             return 1
-        yours, ours = plug_in_what_passes(args.solutions, lab, plugs)
-        print(f"yours: {', '.join(yours) or 'nothing yet'}; potatogpt's: {', '.join(ours) or 'nothing'}", file=sys.stderr)
+        graded = passing(args.solutions, [e for e in EXERCISES if e.part == 1], lab)  # (part two's: `train`)
+        for exercise, functions in graded.passed:
+            plugs.enter_context(plugged_in(importlib.import_module(exercise.target), functions))
+        print(graded.summary(), file=sys.stderr)
         return generate(gpt, args)
-
-
-def plug_in_what_passes(folder: Path, lab: Lab, plugs: ExitStack) -> tuple[list[str], list[str]]:
-    """Grade each exercise; plug the functions of those that pass into potatogpt until `plugs`
-    closes.  Returns the exercises that are yours, and the rest with the reason."""
-    yours, ours = [], []
-    for exercise in (e for e in EXERCISES if e.part == 1):  # (part two's are trained with: `python -m exercises train`)
-        path = solution_path(folder, exercise)
-        status = grade_file(exercise, path, lab).status
-        if status != "passed":
-            ours.append(f"ex{exercise.number:02d} ({status})")
-            continue
-        solution = load_solution(path)
-        functions = {name: solution.function(name) for name in exercise.functions}
-        plugs.enter_context(plugged_in(importlib.import_module(exercise.target), functions))
-        yours.append(f"ex{exercise.number:02d}")
-    return yours, ours
 
 
 def generate(gpt: GPT2, args: argparse.Namespace) -> int:

@@ -980,6 +980,33 @@ def plugged_in(module: ModuleType, functions: Mapping[str, Callable[..., object]
             setattr(module, name, original)
 
 
+@dataclass(frozen=True)
+class Passing:
+    """What a folder of solutions passes: each passing exercise with its functions, and the others
+    with their verdict (the finale and `train` plug in the first, and say both)."""
+
+    passed: list[tuple[Exercise, dict[str, Callable[..., object]]]]
+    others: list[str]  # "ex06 (failed)"
+
+    def summary(self) -> str:
+        yours = ", ".join(f"ex{exercise.number:02d}" for exercise, _functions in self.passed)
+        return f"yours: {yours or 'nothing yet'}; potatogpt's: {', '.join(self.others) or 'nothing'}"
+
+
+def passing(folder: Path, exercises: Sequence[Exercise], lab: Lab, time_limit: float = TIME_LIMIT) -> Passing:
+    """Grade each of `exercises` in `folder`; the functions of those that pass."""
+    passed, others = [], []
+    for exercise in exercises:
+        path = solution_path(folder, exercise)
+        status = grade_file(exercise, path, lab, time_limit).status
+        if status == "passed":
+            solution = load_solution(path)
+            passed.append((exercise, {name: solution.function(name) for name in exercise.functions}))
+        else:
+            others.append(f"ex{exercise.number:02d} ({status})")
+    return Passing(passed, others)
+
+
 def print_reports(reports: Sequence[Report], *, summary_only: bool = False) -> None:
     if not summary_only:
         for report in reports:

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from potatogpt.tokenizer import EOT_TEXT, Tokenizer
 
 from . import backprop
 from .checks import EXERCISES
-from .grader import Lab, crash_lines, grade_file, load_solution, solution_path
+from .grader import Lab, crash_lines, passing
 
 # A model small enough to train for a minute in pure Python, twice over: GPT-2's architecture at
 # 2 blocks of 4 heads and 32 channels, reading 32 bytes at a time.
@@ -56,25 +55,6 @@ class Learner:
     losses: list[tuple[int, float]]
 
 
-# --- Which functions are yours -------------------------------------------------------------------------
-def passing_functions(folder: Path, lab: Lab, time_limit: float
-                      ) -> tuple[dict[str, Callable[..., object]], list[str], list[str]]:
-    """Grade part two's exercises; the functions of those that pass, which exercises are yours,
-    and the rest with the reason."""
-    functions: dict[str, Callable[..., object]] = {}
-    yours, ours = [], []
-    for exercise in (e for e in EXERCISES if e.part == 2):
-        path = solution_path(folder, exercise)
-        status = grade_file(exercise, path, lab, time_limit).status
-        if status != "passed":
-            ours.append(f"ex{exercise.number:02d} ({status})")
-            continue
-        solution = load_solution(path)
-        functions.update({name: solution.function(name) for name in exercise.functions})
-        yours.append(f"ex{exercise.number:02d}")
-    return functions, yours, ours
-
-
 # --- Training ------------------------------------------------------------------------------------------------
 def new_learner(name: str, seed: int, storage: str) -> Learner:
     params = train.init_params(SHAPE, seed, storage)
@@ -94,8 +74,9 @@ def learning_step(learner: Learner, batch: list[list[int]], step: int, total: in
 
 def run_training(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="potatogpt-train-") as workdir:
-        functions, yours, ours = passing_functions(args.solutions, Lab(Path(workdir)), args.time_limit)
-    print(f"yours: {', '.join(yours) or 'nothing yet'}; potatogpt's: {', '.join(ours) or 'nothing'}", file=sys.stderr)
+        graded = passing(args.solutions, [e for e in EXERCISES if e.part == 2], Lab(Path(workdir)), args.time_limit)
+    functions = {name: function for _exercise, named in graded.passed for name, function in named.items()}
+    print(graded.summary(), file=sys.stderr)
     tokenizer = byte_level().tokenizer()
     try:
         data = prepare(default_corpus(), tokenizer, SHAPE.n_ctx)
