@@ -138,9 +138,7 @@ def adamw_update(values: Sequence[float], grads: Sequence[float], exp_avg: Seque
 # --- Helpers the lessons use ---------------------------------------------------------------------------
 def empty_cache(n_embd: int, n_head: int) -> LayerCache:
     """A block's KV cache with nothing in it yet: a training pass starts at position 0."""
-    head_dim = HeadDim(n_embd // n_head)
-    return LayerCache(keys=[empty_weight(head_dim, Ctx(0)) for _ in range(n_head)],
-                      values=[empty_weight(Ctx(0), head_dim) for _ in range(n_head)])
+    return model.new_layer_cache(n_head, HeadDim(n_embd // n_head))
 
 
 def keys_and_values(k: Tensor[Seq, HeadDim], v: Tensor[Seq, HeadDim]) -> tuple[Weight[HeadDim, Ctx], Weight[Ctx, HeadDim]]:

@@ -22,7 +22,7 @@ from potatogpt import model, sampling
 from potatogpt import tokenizer as bpe_tokenizer
 from potatogpt.api import GPT2
 from potatogpt.config import GPT2Config
-from potatogpt.model import Attention, KVCache, LayerCache, Linear, new_kv_cache
+from potatogpt.model import Attention, KVCache, LayerCache, Linear, new_kv_cache, new_layer_cache
 from potatogpt.tensor import (
     ONE,
     Ctx,
@@ -72,7 +72,7 @@ TEXT = "Hello, my name is Alan Turing"  # a prompt for VOCAB
 # --- Inputs, computed with potatogpt's own functions ---------------------------------------------
 def fresh_cache(config: GPT2Config) -> LayerCache:
     """An empty KV cache for one block."""
-    return new_kv_cache(config).layers[0]
+    return new_layer_cache(config.n_head, HeadDim(config.head_dim))
 
 
 def last_rows(x: Tensor[Seq, C], n: int) -> Tensor[Seq, C]:

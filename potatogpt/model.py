@@ -111,17 +111,14 @@ class KVCache:
         return int(self.layers[0].keys[0].n_out)
 
 
+def new_layer_cache(n_head: int, head_dim: HeadDim) -> LayerCache:
+    """One block's cache with nothing in it yet."""
+    return LayerCache(keys=[empty_weight(head_dim, Ctx(0)) for _ in range(n_head)],
+                      values=[empty_weight(Ctx(0), head_dim) for _ in range(n_head)])
+
+
 def new_kv_cache(config: GPT2Config) -> KVCache:
-    head_dim = HeadDim(config.head_dim)
-    return KVCache(
-        [
-            LayerCache(
-                keys=[empty_weight(head_dim, Ctx(0)) for _ in range(config.n_head)],
-                values=[empty_weight(Ctx(0), head_dim) for _ in range(config.n_head)],
-            )
-            for _ in range(config.n_layer)
-        ]
-    )
+    return KVCache([new_layer_cache(config.n_head, HeadDim(config.head_dim)) for _ in range(config.n_layer)])
 
 
 # --- The forward pass, from the smallest piece up -----------------------------------------------
