@@ -49,16 +49,15 @@ SAMPLE_TOKENS = 28  # (the context holds 32: the prompt's 4 bytes and 28 new one
 class Learner:
     """One of the two models, with its optimizer and its losses so far."""
 
-    name: str
     params: Params
     opt: train.AdamW
     losses: list[tuple[int, float]]
 
 
 # --- Training ------------------------------------------------------------------------------------------------
-def new_learner(name: str, seed: int, storage: str) -> Learner:
+def new_learner(seed: int, storage: str) -> Learner:
     params = train.init_params(SHAPE, seed, storage)
-    return Learner(name, params, train.AdamW(params, lr=MAX_LR), [])
+    return Learner(params, train.AdamW(params, lr=MAX_LR), [])
 
 
 def learning_step(learner: Learner, batch: list[list[int]], step: int, total: int) -> float:
@@ -86,7 +85,7 @@ def run_training(args: argparse.Namespace) -> int:
     batches = Batches(data.train, SHAPE.n_ctx, seed=args.seed)
     # potatogpt's model runs on the fast exact storage; yours on the plain one, so that every
     # product your functions take is the one you wrote (the numbers are the same to rounding).
-    potatogpts, mine = new_learner("potatogpt's", args.seed, "exact"), new_learner("yours", args.seed, "reference")
+    potatogpts, mine = new_learner(args.seed, "exact"), new_learner(args.seed, "reference")
     print(f"{len(functions)} of your functions in a GPT-2 of {SHAPE.n_layer} blocks, {SHAPE.n_head} heads and "
           f"{SHAPE.n_embd} channels, learning {data.source.split(' (')[0]} one byte at a time, "
           f"{BATCH_SIZE} rows of {SHAPE.n_ctx} bytes a step")
